@@ -1,0 +1,416 @@
+/*
+ * Module entry: error helpers, argument helpers, and the few libtls calls that need no object
+ * (tls_config_parse_protocols, tls_default_ca_cert_file, tls_load_file), plus the two fd helpers
+ * of the JavaScript API (socketpair, dupFd).
+ */
+#include "addon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct {
+  napi_ref error_class; /* TlsError, registered by the TypeScript layer */
+} lt_instance;
+
+static lt_instance *instance(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok)
+    return NULL;
+  return data;
+}
+
+void lt_throw_status(napi_env env, napi_status status, const char *call) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    return;
+  const napi_extended_error_info *info = NULL;
+  const char *msg = NULL;
+  if (napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message)
+    msg = info->error_message;
+  char buf[256];
+  snprintf(buf, sizeof(buf), "libtls native: %s (%s, status %d)", msg ? msg : "Node-API call failed",
+           call, (int)status);
+  napi_throw_error(env, NULL, buf);
+}
+
+napi_value lt_throw_tls(napi_env env, const char *op, const char *message) {
+  char buf[1024];
+  if (message == NULL || message[0] == '\0') {
+    snprintf(buf, sizeof(buf), "%s failed", op);
+    message = buf;
+  } else {
+    /* libtls appends strerror(errno) even when errno is 0: drop the misleading ": Success" */
+    size_t n = strlen(message);
+    const char *tail = ": Success";
+    size_t tn = strlen(tail);
+    if (n > tn && n - tn < sizeof(buf) && strcmp(message + n - tn, tail) == 0) {
+      memcpy(buf, message, n - tn);
+      buf[n - tn] = '\0';
+      message = buf;
+    }
+  }
+  lt_instance *inst = instance(env);
+  napi_value ctor = NULL, argv[2], err;
+  if (inst && inst->error_class && napi_get_reference_value(env, inst->error_class, &ctor) == napi_ok &&
+      ctor && napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &argv[0]) == napi_ok &&
+      napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &argv[1]) == napi_ok &&
+      napi_new_instance(env, ctor, 2, argv, &err) == napi_ok) {
+    napi_throw(env, err);
+    return NULL;
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    return NULL;
+  napi_throw_error(env, "ERR_TLS", message);
+  return NULL;
+}
+
+int lt_get_int64(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  NAPI_CALL_INT(env, napi_typeof(env, v, &t));
+  if (t != napi_number) {
+    napi_throw_type_error(env, NULL, "expected a number");
+    return -1;
+  }
+  double d;
+  NAPI_CALL_INT(env, napi_get_value_double(env, v, &d));
+  if (d != d || d < -9007199254740991.0 || d > 9007199254740991.0 || d != (double)(int64_t)d) {
+    napi_throw_range_error(env, NULL, "expected a safe integer");
+    return -1;
+  }
+  *out = (int64_t)d;
+  return 0;
+}
+
+static int get_ranged(napi_env env, napi_value v, int64_t lo, int64_t hi, int64_t *out) {
+  if (lt_get_int64(env, v, out) != 0)
+    return -1;
+  if (*out < lo || *out > hi) {
+    napi_throw_range_error(env, NULL, "integer out of range");
+    return -1;
+  }
+  return 0;
+}
+
+int lt_get_int32(napi_env env, napi_value v, int32_t *out) {
+  int64_t n;
+  if (get_ranged(env, v, INT32_MIN, INT32_MAX, &n) != 0)
+    return -1;
+  *out = (int32_t)n;
+  return 0;
+}
+
+int lt_get_uint32(napi_env env, napi_value v, uint32_t *out) {
+  int64_t n;
+  if (get_ranged(env, v, 0, UINT32_MAX, &n) != 0)
+    return -1;
+  *out = (uint32_t)n;
+  return 0;
+}
+
+int lt_get_fd(napi_env env, napi_value v, int *out) {
+  int64_t n;
+  if (get_ranged(env, v, 0, INT32_MAX, &n) != 0)
+    return -1;
+  *out = (int)n;
+  return 0;
+}
+
+static bool is_nullish(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok)
+    return false;
+  return t == napi_undefined || t == napi_null;
+}
+
+int lt_get_string(napi_env env, napi_value v, bool optional, char **out) {
+  *out = NULL;
+  if (optional && is_nullish(env, v))
+    return 0;
+  napi_valuetype t;
+  NAPI_CALL_INT(env, napi_typeof(env, v, &t));
+  if (t != napi_string) {
+    napi_throw_type_error(env, NULL, "expected a string");
+    return -1;
+  }
+  size_t len = 0;
+  NAPI_CALL_INT(env, napi_get_value_string_utf8(env, v, NULL, 0, &len));
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return -1;
+  }
+  size_t got = 0;
+  napi_status st = napi_get_value_string_utf8(env, v, s, len + 1, &got);
+  if (st != napi_ok) {
+    free(s);
+    lt_throw_status(env, st, "napi_get_value_string_utf8");
+    return -1;
+  }
+  if (strlen(s) != got) {
+    free(s);
+    napi_throw_type_error(env, NULL, "string must not contain NUL characters");
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
+int lt_get_bytes(napi_env env, napi_value v, bool optional, uint8_t **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  if (optional && is_nullish(env, v))
+    return 0;
+  bool is_ta = false;
+  NAPI_CALL_INT(env, napi_is_typedarray(env, v, &is_ta));
+  if (!is_ta) {
+    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+    return -1;
+  }
+  napi_typedarray_type type;
+  void *p = NULL;
+  NAPI_CALL_INT(env, napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL));
+  if (type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "expected a Uint8Array");
+    return -1;
+  }
+  *data = p;
+  return 0;
+}
+
+napi_value lt_string_or_null(napi_env env, const char *s) {
+  napi_value v;
+  if (s == NULL)
+    NAPI_CALL(env, napi_get_null(env, &v));
+  else
+    NAPI_CALL(env, napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v));
+  return v;
+}
+
+napi_value lt_int(napi_env env, int64_t n) {
+  napi_value v;
+  NAPI_CALL(env, napi_create_int64(env, n, &v));
+  return v;
+}
+
+napi_value lt_bool(napi_env env, bool b) {
+  napi_value v;
+  NAPI_CALL(env, napi_get_boolean(env, b, &v));
+  return v;
+}
+
+napi_value lt_undefined(napi_env env) {
+  napi_value v;
+  NAPI_CALL(env, napi_get_undefined(env, &v));
+  return v;
+}
+
+int lt_wrap(napi_env env, napi_value obj, const napi_type_tag *tag, void *data, napi_finalize fin) {
+  NAPI_CALL_INT(env, napi_type_tag_object(env, obj, tag));
+  NAPI_CALL_INT(env, napi_wrap(env, obj, data, fin, NULL, NULL));
+  return 0;
+}
+
+int lt_unwrap(napi_env env, napi_value obj, const napi_type_tag *tag, const char *what, void **out) {
+  napi_valuetype t;
+  NAPI_CALL_INT(env, napi_typeof(env, obj, &t));
+  bool ok = false;
+  if (t == napi_object)
+    NAPI_CALL_INT(env, napi_check_object_type_tag(env, obj, tag, &ok));
+  if (!ok) {
+    char buf[96];
+    snprintf(buf, sizeof(buf), "expected a native %s handle", what);
+    napi_throw_type_error(env, NULL, buf);
+    return -1;
+  }
+  NAPI_CALL_INT(env, napi_unwrap(env, obj, out));
+  return 0;
+}
+
+/* setErrorClass(TlsError) */
+static napi_value set_error_class(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_instance *inst = instance(env);
+  if (inst == NULL)
+    return lt_throw_tls(env, "setErrorClass", "addon not initialised");
+  if (inst->error_class) {
+    NAPI_CALL(env, napi_delete_reference(env, inst->error_class));
+    inst->error_class = NULL;
+  }
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &inst->error_class));
+  return lt_undefined(env);
+}
+
+/* parseProtocols(str): number */
+static napi_value parse_protocols(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *s;
+  TRY(lt_get_string(env, argv[0], false, &s));
+  uint32_t protocols = 0;
+  int rc = tls_config_parse_protocols(&protocols, s);
+  free(s);
+  if (rc != 0)
+    return lt_throw_tls(env, "tls_config_parse_protocols", "invalid protocol string");
+  return lt_int(env, protocols);
+}
+
+/* defaultCaCertFile(): string */
+static napi_value default_ca_cert_file(napi_env env, napi_callback_info info) {
+  return lt_string_or_null(env, tls_default_ca_cert_file());
+}
+
+/* loadFile(path, password | null): Buffer */
+static napi_value load_file(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char *path, *password;
+  TRY(lt_get_string(env, argv[0], false, &path));
+  if (lt_get_string(env, argv[1], true, &password) != 0) {
+    free(path);
+    return NULL;
+  }
+  size_t len = 0;
+  errno = 0;
+  uint8_t *data = tls_load_file(path, &len, password);
+  int err = errno;
+  if (password) {
+    explicit_bzero(password, strlen(password));
+    free(password);
+  }
+  if (data == NULL) {
+    char msg[512];
+    if (err != 0)
+      snprintf(msg, sizeof(msg), "%s: %s", path, strerror(err));
+    else
+      snprintf(msg, sizeof(msg), "%s: cannot load (wrong password or not a PEM key?)", path);
+    free(path);
+    return lt_throw_tls(env, "tls_load_file", msg);
+  }
+  free(path);
+  napi_value buf;
+  void *copy = NULL;
+  napi_status st = napi_create_buffer_copy(env, len, data, &copy, &buf);
+  tls_unload_file(data, len);
+  NAPI_CALL(env, st);
+  return buf;
+}
+
+/* socketpair(): [fd, fd], non-blocking and close-on-exec */
+static napi_value make_socketpair(napi_env env, napi_callback_info info) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+    return lt_throw_tls(env, "socketpair", strerror(errno));
+  napi_value arr, a, b;
+  napi_status st = napi_create_array_with_length(env, 2, &arr);
+  if (st == napi_ok)
+    st = napi_create_int32(env, sv[0], &a);
+  if (st == napi_ok)
+    st = napi_create_int32(env, sv[1], &b);
+  if (st == napi_ok)
+    st = napi_set_element(env, arr, 0, a);
+  if (st == napi_ok)
+    st = napi_set_element(env, arr, 1, b);
+  if (st != napi_ok) {
+    close(sv[0]);
+    close(sv[1]);
+    NAPI_CALL(env, st);
+  }
+  return arr;
+}
+
+/* dupFd(fd): a close-on-exec duplicate that the caller owns */
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (nfd < 0)
+    return lt_throw_tls(env, "dup", strerror(errno));
+  return lt_int(env, nfd);
+}
+
+static void instance_finalize(napi_env env, void *data, void *hint) {
+  lt_instance *inst = data;
+  if (inst->error_class)
+    napi_delete_reference(env, inst->error_class);
+  free(inst);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (tls_init() != 0)
+    return lt_throw_tls(env, "tls_init", "libtls failed to initialise");
+  lt_instance *inst = calloc(1, sizeof(*inst));
+  if (inst == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_status st = napi_set_instance_data(env, inst, instance_finalize, NULL);
+  if (st != napi_ok) {
+    free(inst);
+    NAPI_CALL(env, st);
+  }
+  napi_property_descriptor fns[] = {
+      EXPORT_FN("setErrorClass", set_error_class),
+      EXPORT_FN("parseProtocols", parse_protocols),
+      EXPORT_FN("defaultCaCertFile", default_ca_cert_file),
+      EXPORT_FN("loadFile", load_file),
+      EXPORT_FN("socketpair", make_socketpair),
+      EXPORT_FN("dupFd", dup_fd),
+  };
+  NAPI_CALL(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));
+
+  struct {
+    const char *name;
+    int64_t value;
+  } constants[] = {
+      {"TLS_API", TLS_API},
+      {"TLS_PROTOCOL_TLSv1_0", TLS_PROTOCOL_TLSv1_0},
+      {"TLS_PROTOCOL_TLSv1_1", TLS_PROTOCOL_TLSv1_1},
+      {"TLS_PROTOCOL_TLSv1_2", TLS_PROTOCOL_TLSv1_2},
+      {"TLS_PROTOCOL_TLSv1_3", TLS_PROTOCOL_TLSv1_3},
+      {"TLS_PROTOCOL_TLSv1", TLS_PROTOCOL_TLSv1},
+      {"TLS_PROTOCOLS_ALL", TLS_PROTOCOLS_ALL},
+      {"TLS_PROTOCOLS_DEFAULT", TLS_PROTOCOLS_DEFAULT},
+      {"TLS_WANT_POLLIN", TLS_WANT_POLLIN},
+      {"TLS_WANT_POLLOUT", TLS_WANT_POLLOUT},
+      {"TLS_OCSP_RESPONSE_SUCCESSFUL", TLS_OCSP_RESPONSE_SUCCESSFUL},
+      {"TLS_OCSP_RESPONSE_MALFORMED", TLS_OCSP_RESPONSE_MALFORMED},
+      {"TLS_OCSP_RESPONSE_INTERNALERROR", TLS_OCSP_RESPONSE_INTERNALERROR},
+      {"TLS_OCSP_RESPONSE_TRYLATER", TLS_OCSP_RESPONSE_TRYLATER},
+      {"TLS_OCSP_RESPONSE_SIGREQUIRED", TLS_OCSP_RESPONSE_SIGREQUIRED},
+      {"TLS_OCSP_RESPONSE_UNAUTHORIZED", TLS_OCSP_RESPONSE_UNAUTHORIZED},
+      {"TLS_OCSP_CERT_GOOD", TLS_OCSP_CERT_GOOD},
+      {"TLS_OCSP_CERT_REVOKED", TLS_OCSP_CERT_REVOKED},
+      {"TLS_OCSP_CERT_UNKNOWN", TLS_OCSP_CERT_UNKNOWN},
+      {"TLS_CRL_REASON_UNSPECIFIED", TLS_CRL_REASON_UNSPECIFIED},
+      {"TLS_CRL_REASON_KEY_COMPROMISE", TLS_CRL_REASON_KEY_COMPROMISE},
+      {"TLS_CRL_REASON_CA_COMPROMISE", TLS_CRL_REASON_CA_COMPROMISE},
+      {"TLS_CRL_REASON_AFFILIATION_CHANGED", TLS_CRL_REASON_AFFILIATION_CHANGED},
+      {"TLS_CRL_REASON_SUPERSEDED", TLS_CRL_REASON_SUPERSEDED},
+      {"TLS_CRL_REASON_CESSATION_OF_OPERATION", TLS_CRL_REASON_CESSATION_OF_OPERATION},
+      {"TLS_CRL_REASON_CERTIFICATE_HOLD", TLS_CRL_REASON_CERTIFICATE_HOLD},
+      {"TLS_CRL_REASON_REMOVE_FROM_CRL", TLS_CRL_REASON_REMOVE_FROM_CRL},
+      {"TLS_CRL_REASON_PRIVILEGE_WITHDRAWN", TLS_CRL_REASON_PRIVILEGE_WITHDRAWN},
+      {"TLS_CRL_REASON_AA_COMPROMISE", TLS_CRL_REASON_AA_COMPROMISE},
+      {"TLS_MAX_SESSION_ID_LENGTH", TLS_MAX_SESSION_ID_LENGTH},
+      {"TLS_TICKET_KEY_SIZE", TLS_TICKET_KEY_SIZE},
+  };
+  napi_value consts;
+  NAPI_CALL(env, napi_create_object(env, &consts));
+  for (size_t i = 0; i < sizeof(constants) / sizeof(constants[0]); i++) {
+    napi_value v;
+    NAPI_CALL(env, napi_create_int64(env, constants[i].value, &v));
+    NAPI_CALL(env, napi_set_named_property(env, consts, constants[i].name, v));
+  }
+  NAPI_CALL(env, napi_set_named_property(env, exports, "constants", consts));
+
+  NAPI_CALL(env, lt_config_init(env, exports));
+  NAPI_CALL(env, lt_context_init(env, exports));
+  NAPI_CALL(env, lt_poll_init(env, exports));
+  return exports;
+}
+
+NAPI_MODULE_INIT() { return init(env, exports); }

@@ -1,0 +1,88 @@
+/*
+ * Shared declarations of the native glue: argument macros, error helpers, the wrapped types.
+ * The glue is deliberately thin: it owns libtls objects, calls libtls, and guards the calls that
+ * would crash the process. Validation of shapes and ranges happens in TypeScript first; the checks
+ * here only keep the C side safe if it is ever reached with something unexpected.
+ */
+#ifndef LIBTLS_NODE_ADDON_H
+#define LIBTLS_NODE_ADDON_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <tls.h>
+
+/* Every Node-API call is checked; on failure the pending exception (or a new one) propagates. */
+#define NAPI_CALL(env, call)                                                                       \
+  do {                                                                                             \
+    napi_status status_ = (call);                                                                  \
+    if (status_ != napi_ok) {                                                                      \
+      lt_throw_status((env), status_, #call);                                                      \
+      return NULL;                                                                                 \
+    }                                                                                              \
+  } while (0)
+
+/* Same, for helpers that return an int (0 ok, -1 failed with a pending exception). */
+#define NAPI_CALL_INT(env, call)                                                                   \
+  do {                                                                                             \
+    napi_status status_ = (call);                                                                  \
+    if (status_ != napi_ok) {                                                                      \
+      lt_throw_status((env), status_, #call);                                                      \
+      return -1;                                                                                   \
+    }                                                                                              \
+  } while (0)
+
+#define ARGS(n)                                                                                    \
+  size_t argc = (n);                                                                               \
+  napi_value argv[(n) > 0 ? (n) : 1];                                                              \
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                            \
+  if (argc < (n)) {                                                                                \
+    napi_throw_type_error(env, NULL, "missing arguments");                                         \
+    return NULL;                                                                                   \
+  }
+
+#define TRY(expr)                                                                                  \
+  do {                                                                                             \
+    if ((expr) != 0)                                                                               \
+      return NULL;                                                                                 \
+  } while (0)
+
+#define EXPORT_FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}
+
+/* addon.c: errors and argument helpers. Each helper returns 0, or -1 with an exception pending. */
+void lt_throw_status(napi_env env, napi_status status, const char *call);
+/* Throws TlsError(message, op); message NULL means "<op> failed". Always returns NULL. */
+napi_value lt_throw_tls(napi_env env, const char *op, const char *message);
+int lt_get_int32(napi_env env, napi_value v, int32_t *out);
+int lt_get_int64(napi_env env, napi_value v, int64_t *out);
+int lt_get_uint32(napi_env env, napi_value v, uint32_t *out);
+int lt_get_fd(napi_env env, napi_value v, int *out);
+/* A NUL-free UTF-8 copy of a JS string (free() it); undefined/null gives NULL when optional. */
+int lt_get_string(napi_env env, napi_value v, bool optional, char **out);
+/* Pointer and length of a Uint8Array's bytes; undefined/null gives NULL/0 when optional. */
+int lt_get_bytes(napi_env env, napi_value v, bool optional, uint8_t **data, size_t *len);
+napi_value lt_string_or_null(napi_env env, const char *s);
+napi_value lt_int(napi_env env, int64_t n);
+napi_value lt_bool(napi_env env, bool b);
+napi_value lt_undefined(napi_env env);
+int lt_wrap(napi_env env, napi_value obj, const napi_type_tag *tag, void *data, napi_finalize fin);
+int lt_unwrap(napi_env env, napi_value obj, const napi_type_tag *tag, const char *what, void **out);
+
+/* config.c */
+typedef struct lt_config {
+  struct tls_config *cfg; /* NULL once freed */
+  const char *last_error; /* the last error text reported, to spot a stale one */
+} lt_config;
+
+int lt_config_from(napi_env env, napi_value v, lt_config **out);
+napi_status lt_config_init(napi_env env, napi_value exports);
+
+/* context.c */
+napi_status lt_context_init(napi_env env, napi_value exports);
+
+/* poll.c */
+napi_status lt_poll_init(napi_env env, napi_value exports);
+
+#endif

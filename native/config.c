@@ -1,0 +1,322 @@
+/*
+ * struct tls_config, one JavaScript function per tls_config_* call.
+ *
+ * libtls keeps a reference count on a config: a context that was configured with it keeps it alive
+ * after tls_config_free(), so freeing here never pulls a config from under a live context.
+ */
+#include "addon.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const napi_type_tag config_tag = {0x6c6962746c73636fULL, 0x6e6669672d763101ULL};
+
+static void config_finalize(napi_env env, void *data, void *hint) {
+  lt_config *c = data;
+  if (c->cfg)
+    tls_config_free(c->cfg);
+  free(c);
+}
+
+int lt_config_from(napi_env env, napi_value v, lt_config **out) {
+  void *p = NULL;
+  if (lt_unwrap(env, v, &config_tag, "Config", &p) != 0)
+    return -1;
+  lt_config *c = p;
+  if (c->cfg == NULL) {
+    lt_throw_tls(env, "tls_config", "the Config has been freed");
+    return -1;
+  }
+  *out = c;
+  return 0;
+}
+
+/*
+ * Throws the error of a failed tls_config_* call. tls_config_error() keeps the previous failure's
+ * text when a later call fails without setting one, and some calls set none: a pointer already
+ * reported (or NULL) means "no new text", and the caller's sentence is used instead.
+ */
+static napi_value config_fail(napi_env env, lt_config *c, const char *op, const char *fallback) {
+  const char *e = tls_config_error(c->cfg);
+  if (e == NULL || e == c->last_error)
+    return lt_throw_tls(env, op, fallback);
+  c->last_error = e;
+  return lt_throw_tls(env, op, e);
+}
+
+static napi_value config_new(napi_env env, napi_callback_info info) {
+  lt_config *c = calloc(1, sizeof(*c));
+  if (c == NULL || (c->cfg = tls_config_new()) == NULL) {
+    free(c);
+    return lt_throw_tls(env, "tls_config_new", "out of memory");
+  }
+  napi_value obj;
+  napi_status st = napi_create_object(env, &obj);
+  if (st != napi_ok) {
+    config_finalize(env, c, NULL);
+    NAPI_CALL(env, st);
+  }
+  if (lt_wrap(env, obj, &config_tag, c, config_finalize) != 0) {
+    config_finalize(env, c, NULL);
+    return NULL;
+  }
+  return obj;
+}
+
+static napi_value config_free(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *p = NULL;
+  TRY(lt_unwrap(env, argv[0], &config_tag, "Config", &p));
+  lt_config *c = p;
+  if (c->cfg) {
+    tls_config_free(c->cfg);
+    c->cfg = NULL;
+  }
+  return lt_undefined(env);
+}
+
+typedef int (*str_fn)(struct tls_config *, const char *);
+typedef int (*mem_fn)(struct tls_config *, const uint8_t *, size_t);
+typedef void (*void_fn)(struct tls_config *);
+
+static napi_value call_str(napi_env env, napi_callback_info info, str_fn fn, const char *op,
+                           const char *fallback) {
+  ARGS(2);
+  lt_config *c;
+  char *s;
+  TRY(lt_config_from(env, argv[0], &c));
+  TRY(lt_get_string(env, argv[1], false, &s));
+  int rc = fn(c->cfg, s);
+  free(s);
+  if (rc != 0)
+    return config_fail(env, c, op, fallback);
+  return lt_undefined(env);
+}
+
+static napi_value call_mem(napi_env env, napi_callback_info info, mem_fn fn, const char *op,
+                           const char *fallback) {
+  ARGS(2);
+  lt_config *c;
+  uint8_t *data;
+  size_t len;
+  TRY(lt_config_from(env, argv[0], &c));
+  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
+  if (fn(c->cfg, data, len) != 0)
+    return config_fail(env, c, op, fallback);
+  return lt_undefined(env);
+}
+
+static napi_value call_void(napi_env env, napi_callback_info info, void_fn fn) {
+  ARGS(1);
+  lt_config *c;
+  TRY(lt_config_from(env, argv[0], &c));
+  fn(c->cfg);
+  return lt_undefined(env);
+}
+
+#define STR_SETTER(name, fn, fallback)                                                             \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    return call_str(env, info, fn, #fn, fallback);                                                 \
+  }
+#define MEM_SETTER(name, fn, fallback)                                                             \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    return call_mem(env, info, fn, #fn, fallback);                                                 \
+  }
+#define VOID_CALL(name, fn)                                                                        \
+  static napi_value name(napi_env env, napi_callback_info info) { return call_void(env, info, fn); }
+
+STR_SETTER(set_alpn, tls_config_set_alpn, "invalid ALPN protocol list")
+STR_SETTER(set_ca_file, tls_config_set_ca_file, "cannot load the CA file")
+STR_SETTER(set_ca_path, tls_config_set_ca_path, "cannot use the CA path")
+STR_SETTER(set_cert_file, tls_config_set_cert_file, "cannot load the certificate file")
+STR_SETTER(set_ciphers, tls_config_set_ciphers, "invalid cipher list")
+STR_SETTER(set_crl_file, tls_config_set_crl_file, "cannot load the CRL file")
+STR_SETTER(set_dheparams, tls_config_set_dheparams, "invalid DHE parameters")
+STR_SETTER(set_ecdhecurve, tls_config_set_ecdhecurve, "invalid ECDHE curve")
+STR_SETTER(set_ecdhecurves, tls_config_set_ecdhecurves, "invalid ECDHE curve list")
+STR_SETTER(set_key_file, tls_config_set_key_file, "cannot load the key file")
+STR_SETTER(set_ocsp_staple_file, tls_config_set_ocsp_staple_file, "cannot load the OCSP staple file")
+MEM_SETTER(set_ca_mem, tls_config_set_ca_mem, "invalid CA certificates")
+MEM_SETTER(set_cert_mem, tls_config_set_cert_mem, "invalid certificate")
+MEM_SETTER(set_crl_mem, tls_config_set_crl_mem, "invalid CRL")
+MEM_SETTER(set_key_mem, tls_config_set_key_mem, "invalid private key")
+MEM_SETTER(set_ocsp_staple_mem, tls_config_set_ocsp_staple_mem, "invalid OCSP staple")
+MEM_SETTER(set_session_id, tls_config_set_session_id, "invalid session id")
+VOID_CALL(prefer_ciphers_client, tls_config_prefer_ciphers_client)
+VOID_CALL(prefer_ciphers_server, tls_config_prefer_ciphers_server)
+VOID_CALL(insecure_noverifycert, tls_config_insecure_noverifycert)
+VOID_CALL(insecure_noverifyname, tls_config_insecure_noverifyname)
+VOID_CALL(insecure_noverifytime, tls_config_insecure_noverifytime)
+VOID_CALL(verify, tls_config_verify)
+VOID_CALL(ocsp_require_stapling, tls_config_ocsp_require_stapling)
+VOID_CALL(verify_client, tls_config_verify_client)
+VOID_CALL(verify_client_optional, tls_config_verify_client_optional)
+VOID_CALL(clear_keys, tls_config_clear_keys)
+
+/* setProtocols(cfg, mask) */
+static napi_value set_protocols(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_config *c;
+  uint32_t protocols;
+  TRY(lt_config_from(env, argv[0], &c));
+  TRY(lt_get_uint32(env, argv[1], &protocols));
+  if (tls_config_set_protocols(c->cfg, protocols) != 0)
+    return config_fail(env, c, "tls_config_set_protocols", "invalid protocols");
+  return lt_undefined(env);
+}
+
+typedef int (*int_fn)(struct tls_config *, int);
+
+static napi_value call_int(napi_env env, napi_callback_info info, int_fn fn, const char *op,
+                           const char *fallback) {
+  ARGS(2);
+  lt_config *c;
+  int32_t n;
+  TRY(lt_config_from(env, argv[0], &c));
+  TRY(lt_get_int32(env, argv[1], &n));
+  if (fn(c->cfg, n) != 0)
+    return config_fail(env, c, op, fallback);
+  return lt_undefined(env);
+}
+
+static napi_value set_session_fd(napi_env env, napi_callback_info info) {
+  return call_int(env, info, tls_config_set_session_fd, "tls_config_set_session_fd",
+                  "the session fd must be a regular file open for reading and writing");
+}
+static napi_value set_verify_depth(napi_env env, napi_callback_info info) {
+  return call_int(env, info, tls_config_set_verify_depth, "tls_config_set_verify_depth",
+                  "invalid verify depth");
+}
+static napi_value set_session_lifetime(napi_env env, napi_callback_info info) {
+  return call_int(env, info, tls_config_set_session_lifetime, "tls_config_set_session_lifetime",
+                  "invalid session lifetime");
+}
+
+/* addTicketKey(cfg, keyrev, key) */
+static napi_value add_ticket_key(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  lt_config *c;
+  uint32_t keyrev;
+  uint8_t *key;
+  size_t len;
+  TRY(lt_config_from(env, argv[0], &c));
+  TRY(lt_get_uint32(env, argv[1], &keyrev));
+  TRY(lt_get_bytes(env, argv[2], false, &key, &len));
+  if (tls_config_add_ticket_key(c->cfg, keyrev, key, len) != 0)
+    return config_fail(env, c, "tls_config_add_ticket_key", "invalid ticket key");
+  return lt_undefined(env);
+}
+
+/* {add,set}Keypair{File,Mem}(cfg, cert, key, staple | null): the *_ocsp_* variant with a staple */
+static napi_value keypair_file(napi_env env, napi_callback_info info, bool add) {
+  ARGS(4);
+  lt_config *c;
+  char *cert = NULL, *key = NULL, *staple = NULL;
+  TRY(lt_config_from(env, argv[0], &c));
+  napi_value ret = NULL;
+  if (lt_get_string(env, argv[1], false, &cert) == 0 &&
+      lt_get_string(env, argv[2], false, &key) == 0 &&
+      lt_get_string(env, argv[3], true, &staple) == 0) {
+    int rc;
+    const char *op;
+    if (staple) {
+      op = add ? "tls_config_add_keypair_ocsp_file" : "tls_config_set_keypair_ocsp_file";
+      rc = add ? tls_config_add_keypair_ocsp_file(c->cfg, cert, key, staple)
+               : tls_config_set_keypair_ocsp_file(c->cfg, cert, key, staple);
+    } else {
+      op = add ? "tls_config_add_keypair_file" : "tls_config_set_keypair_file";
+      rc = add ? tls_config_add_keypair_file(c->cfg, cert, key)
+               : tls_config_set_keypair_file(c->cfg, cert, key);
+    }
+    ret = rc != 0 ? config_fail(env, c, op, "cannot load the certificate or key file")
+                  : lt_undefined(env);
+  }
+  free(cert);
+  free(key);
+  free(staple);
+  return ret;
+}
+
+static napi_value keypair_mem(napi_env env, napi_callback_info info, bool add) {
+  ARGS(4);
+  lt_config *c;
+  uint8_t *cert, *key, *staple;
+  size_t cert_len, key_len, staple_len;
+  TRY(lt_config_from(env, argv[0], &c));
+  TRY(lt_get_bytes(env, argv[1], false, &cert, &cert_len));
+  TRY(lt_get_bytes(env, argv[2], false, &key, &key_len));
+  TRY(lt_get_bytes(env, argv[3], true, &staple, &staple_len));
+  int rc;
+  const char *op;
+  if (staple) {
+    op = add ? "tls_config_add_keypair_ocsp_mem" : "tls_config_set_keypair_ocsp_mem";
+    rc = add ? tls_config_add_keypair_ocsp_mem(c->cfg, cert, cert_len, key, key_len, staple,
+                                               staple_len)
+             : tls_config_set_keypair_ocsp_mem(c->cfg, cert, cert_len, key, key_len, staple,
+                                               staple_len);
+  } else {
+    op = add ? "tls_config_add_keypair_mem" : "tls_config_set_keypair_mem";
+    rc = add ? tls_config_add_keypair_mem(c->cfg, cert, cert_len, key, key_len)
+             : tls_config_set_keypair_mem(c->cfg, cert, cert_len, key, key_len);
+  }
+  if (rc != 0)
+    return config_fail(env, c, op, "invalid certificate or private key");
+  return lt_undefined(env);
+}
+
+static napi_value add_keypair_file(napi_env env, napi_callback_info info) {
+  return keypair_file(env, info, true);
+}
+static napi_value set_keypair_file(napi_env env, napi_callback_info info) {
+  return keypair_file(env, info, false);
+}
+static napi_value add_keypair_mem(napi_env env, napi_callback_info info) {
+  return keypair_mem(env, info, true);
+}
+static napi_value set_keypair_mem(napi_env env, napi_callback_info info) {
+  return keypair_mem(env, info, false);
+}
+
+napi_status lt_config_init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      EXPORT_FN("configNew", config_new),
+      EXPORT_FN("configFree", config_free),
+      EXPORT_FN("configSetAlpn", set_alpn),
+      EXPORT_FN("configSetCaFile", set_ca_file),
+      EXPORT_FN("configSetCaPath", set_ca_path),
+      EXPORT_FN("configSetCertFile", set_cert_file),
+      EXPORT_FN("configSetCiphers", set_ciphers),
+      EXPORT_FN("configSetCrlFile", set_crl_file),
+      EXPORT_FN("configSetDheparams", set_dheparams),
+      EXPORT_FN("configSetEcdhecurve", set_ecdhecurve),
+      EXPORT_FN("configSetEcdhecurves", set_ecdhecurves),
+      EXPORT_FN("configSetKeyFile", set_key_file),
+      EXPORT_FN("configSetOcspStapleFile", set_ocsp_staple_file),
+      EXPORT_FN("configSetCaMem", set_ca_mem),
+      EXPORT_FN("configSetCertMem", set_cert_mem),
+      EXPORT_FN("configSetCrlMem", set_crl_mem),
+      EXPORT_FN("configSetKeyMem", set_key_mem),
+      EXPORT_FN("configSetOcspStapleMem", set_ocsp_staple_mem),
+      EXPORT_FN("configSetSessionId", set_session_id),
+      EXPORT_FN("configPreferCiphersClient", prefer_ciphers_client),
+      EXPORT_FN("configPreferCiphersServer", prefer_ciphers_server),
+      EXPORT_FN("configInsecureNoverifycert", insecure_noverifycert),
+      EXPORT_FN("configInsecureNoverifyname", insecure_noverifyname),
+      EXPORT_FN("configInsecureNoverifytime", insecure_noverifytime),
+      EXPORT_FN("configVerify", verify),
+      EXPORT_FN("configOcspRequireStapling", ocsp_require_stapling),
+      EXPORT_FN("configVerifyClient", verify_client),
+      EXPORT_FN("configVerifyClientOptional", verify_client_optional),
+      EXPORT_FN("configClearKeys", clear_keys),
+      EXPORT_FN("configSetProtocols", set_protocols),
+      EXPORT_FN("configSetSessionFd", set_session_fd),
+      EXPORT_FN("configSetVerifyDepth", set_verify_depth),
+      EXPORT_FN("configSetSessionLifetime", set_session_lifetime),
+      EXPORT_FN("configAddTicketKey", add_ticket_key),
+      EXPORT_FN("configAddKeypairFile", add_keypair_file),
+      EXPORT_FN("configSetKeypairFile", set_keypair_file),
+      EXPORT_FN("configAddKeypairMem", add_keypair_mem),
+      EXPORT_FN("configSetKeypairMem", set_keypair_mem),
+  };
+  return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+}

@@ -1,0 +1,979 @@
+/*
+ * struct tls: one JavaScript function per tls_* call on a context.
+ *
+ * Guards (each would crash or leak in plain libtls, see DESIGN.md):
+ *  - every call on a freed context throws; a context in use by its own transport callback refuses
+ *    calls that would free or reconfigure it;
+ *  - handshake/read/write/close need a connection (SSL_* on a NULL connection crashes);
+ *  - connect/accept need a config (tls_reset() drops it and tls_connect_socket() dereferences it);
+ *  - an accepted context keeps its server's libtls object alive: the server's SNI and ALPN callbacks
+ *    run during the accepted context's handshake;
+ *  - tls_ocsp_process_response only on a client after its handshake, and never again after a
+ *    failed call;
+ *  - connect(host, port) opens its socket here, so that free() can close it.
+ */
+#include "addon.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const napi_type_tag ctx_tag = {0x6c6962746c737463ULL, 0x6f6e746578747631ULL};
+
+enum { KIND_CLIENT, KIND_SERVER, KIND_ACCEPTED };
+
+#define SENDFILE_CHUNK 16384
+
+typedef struct lt_ctx lt_ctx;
+struct lt_ctx {
+  struct tls *tls; /* NULL once released */
+  napi_env env;
+  int kind;
+  bool freed;      /* free() was called (the libtls object may wait for its accepted contexts) */
+  bool js_alive;   /* the JavaScript wrapper has not been finalized */
+  bool configured; /* has a config: tls_reset() drops it */
+  bool connected;  /* connect_* or accept_* succeeded */
+  bool handshaken; /* the handshake completed */
+  bool ocsp_failed;
+  int busy;           /* inside a libtls call that can run a transport callback */
+  int fd;             /* a socket opened by connect(host), owned here, or -1 */
+  lt_ctx *parent;     /* the server an accepted context came from */
+  napi_ref parent_ref;
+  int children;       /* accepted contexts whose libtls object is alive */
+  napi_ref cb_read, cb_write;
+  bool cb_failed;     /* a callback threw or returned something unusable */
+  const char *cb_error;
+  uint8_t *sf_buf;    /* sendfile: the chunk libtls asked to retry */
+  size_t sf_len;
+  int sf_fd;
+  int64_t sf_off;
+  bool sf_pending;
+};
+
+static void close_owned_fd(lt_ctx *c) {
+  if (c->fd >= 0) {
+    shutdown(c->fd, SHUT_RDWR);
+    close(c->fd);
+    c->fd = -1;
+  }
+}
+
+static void drop_callbacks(napi_env env, lt_ctx *c) {
+  if (c->cb_read)
+    napi_delete_reference(env, c->cb_read);
+  if (c->cb_write)
+    napi_delete_reference(env, c->cb_write);
+  c->cb_read = c->cb_write = NULL;
+}
+
+static void maybe_free_struct(lt_ctx *c) {
+  if (!c->js_alive && c->tls == NULL && c->children == 0) {
+    free(c->sf_buf);
+    free(c);
+  }
+}
+
+/* Frees the libtls object unless accepted contexts still need it; then lets go of the parent. */
+static void release(napi_env env, lt_ctx *c) {
+  if (c->tls == NULL || c->children > 0)
+    return;
+  tls_free(c->tls);
+  c->tls = NULL;
+  close_owned_fd(c);
+  drop_callbacks(env, c);
+  c->sf_pending = false;
+  lt_ctx *p = c->parent;
+  if (p) {
+    c->parent = NULL;
+    if (c->parent_ref) {
+      napi_delete_reference(env, c->parent_ref);
+      c->parent_ref = NULL;
+    }
+    p->children--;
+    if (p->freed)
+      release(env, p);
+    maybe_free_struct(p);
+  }
+}
+
+static void ctx_finalize(napi_env env, void *data, void *hint) {
+  lt_ctx *c = data;
+  c->js_alive = false;
+  c->freed = true;
+  release(env, c);
+  maybe_free_struct(c);
+}
+
+static napi_value ctx_new(napi_env env, struct tls *t, int kind, lt_ctx **out) {
+  lt_ctx *c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    if (t)
+      tls_free(t);
+    return lt_throw_tls(env, kind == KIND_SERVER ? "tls_server" : "tls_client", "out of memory");
+  }
+  c->tls = t;
+  c->env = env;
+  c->kind = kind;
+  c->js_alive = true;
+  c->configured = true;
+  c->fd = -1;
+  napi_value obj;
+  napi_status st = napi_create_object(env, &obj);
+  if (st == napi_ok && lt_wrap(env, obj, &ctx_tag, c, ctx_finalize) == 0) {
+    if (out)
+      *out = c;
+    return obj;
+  }
+  c->js_alive = false;
+  if (t)
+    tls_free(t);
+  c->tls = NULL;
+  maybe_free_struct(c);
+  if (st != napi_ok)
+    lt_throw_status(env, st, "napi_create_object");
+  return NULL;
+}
+
+static const char *const released_msg = "the context has been freed";
+
+/* The context of argv[0], usable for a call that may free, reconfigure or drive it. */
+static int ctx_get(napi_env env, napi_value v, const char *op, lt_ctx **out) {
+  void *p = NULL;
+  if (lt_unwrap(env, v, &ctx_tag, "Tls", &p) != 0)
+    return -1;
+  lt_ctx *c = p;
+  if (c->freed || c->tls == NULL) {
+    lt_throw_tls(env, op, released_msg);
+    return -1;
+  }
+  if (c->busy) {
+    lt_throw_tls(env, op, "the context is in use by its own transport callback");
+    return -1;
+  }
+  *out = c;
+  return 0;
+}
+
+/* The context of argv[0] for a read-only query (allowed from inside a callback). */
+static int ctx_peek(napi_env env, napi_value v, const char *op, lt_ctx **out) {
+  void *p = NULL;
+  if (lt_unwrap(env, v, &ctx_tag, "Tls", &p) != 0)
+    return -1;
+  lt_ctx *c = p;
+  if (c->freed || c->tls == NULL) {
+    lt_throw_tls(env, op, released_msg);
+    return -1;
+  }
+  *out = c;
+  return 0;
+}
+
+static napi_value ctx_fail(napi_env env, struct tls *t, const char *op, const char *fallback) {
+  const char *e = t ? tls_error(t) : NULL;
+  return lt_throw_tls(env, op, e ? e : fallback);
+}
+
+/* ---- creation and lifetime ---- */
+
+static napi_value tls_client_new(napi_env env, napi_callback_info info) {
+  struct tls *t = tls_client();
+  if (t == NULL)
+    return lt_throw_tls(env, "tls_client", "out of memory");
+  return ctx_new(env, t, KIND_CLIENT, NULL);
+}
+
+static napi_value tls_server_new(napi_env env, napi_callback_info info) {
+  struct tls *t = tls_server();
+  if (t == NULL)
+    return lt_throw_tls(env, "tls_server", "out of memory");
+  return ctx_new(env, t, KIND_SERVER, NULL);
+}
+
+static napi_value js_free(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *p = NULL;
+  TRY(lt_unwrap(env, argv[0], &ctx_tag, "Tls", &p));
+  lt_ctx *c = p;
+  if (c->busy)
+    return lt_throw_tls(env, "tls_free", "the context is in use by its own transport callback");
+  if (!c->freed) {
+    c->freed = true;
+    release(env, c);
+  }
+  return lt_undefined(env);
+}
+
+static napi_value js_configure(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  lt_config *cfg;
+  TRY(ctx_get(env, argv[0], "tls_configure", &c));
+  TRY(lt_config_from(env, argv[1], &cfg));
+  if (c->kind == KIND_ACCEPTED)
+    return lt_throw_tls(env, "tls_configure", "an accepted context uses its server's config");
+  if (tls_configure(c->tls, cfg->cfg) != 0)
+    return ctx_fail(env, c->tls, "tls_configure", "cannot configure the context");
+  c->configured = true;
+  return lt_undefined(env);
+}
+
+static napi_value js_reset(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_get(env, argv[0], "tls_reset", &c));
+  if (c->kind == KIND_ACCEPTED)
+    return lt_throw_tls(env, "tls_reset", "an accepted context cannot be reset; free it instead");
+  if (c->children > 0)
+    return lt_throw_tls(env, "tls_reset",
+                        "the server still has accepted contexts; free them before reset()");
+  tls_reset(c->tls);
+  close_owned_fd(c);
+  drop_callbacks(env, c);
+  c->configured = c->connected = c->handshaken = c->ocsp_failed = c->sf_pending = false;
+  return lt_undefined(env);
+}
+
+/* ---- the callback transport ---- */
+
+static ssize_t cb_fail(lt_ctx *c, const char *msg) {
+  c->cb_failed = true;
+  c->cb_error = msg;
+  return -1;
+}
+
+static ssize_t call_cb(lt_ctx *c, napi_ref ref, napi_value arg, napi_value *res) {
+  napi_value fn, recv;
+  if (ref == NULL || napi_get_reference_value(c->env, ref, &fn) != napi_ok || fn == NULL ||
+      napi_get_undefined(c->env, &recv) != napi_ok)
+    return cb_fail(c, "transport callback is gone");
+  if (napi_call_function(c->env, recv, fn, 1, &arg, res) != napi_ok) {
+    c->cb_failed = true; /* the exception stays pending and is thrown when libtls returns */
+    return -1;
+  }
+  return 0;
+}
+
+static ssize_t want_or_fail(lt_ctx *c, napi_value res, const char *msg) {
+  napi_valuetype t;
+  int32_t n;
+  if (napi_typeof(c->env, res, &t) == napi_ok && t == napi_number &&
+      napi_get_value_int32(c->env, res, &n) == napi_ok &&
+      (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT))
+    return n;
+  return cb_fail(c, msg);
+}
+
+static ssize_t read_cb(struct tls *t, void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  if (c->cb_failed)
+    return -1;
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return cb_fail(c, "cannot open a handle scope");
+  ssize_t rc = -1;
+  napi_value size, res;
+  bool is_ta = false;
+  if (napi_create_double(env, (double)len, &size) != napi_ok) {
+    rc = cb_fail(c, "cannot call the read callback");
+  } else if (call_cb(c, c->cb_read, size, &res) == 0) {
+    if (napi_is_typedarray(env, res, &is_ta) == napi_ok && is_ta) {
+      napi_typedarray_type type;
+      size_t n = 0;
+      void *data = NULL;
+      if (napi_get_typedarray_info(env, res, &type, &n, &data, NULL, NULL) != napi_ok ||
+          type != napi_uint8_array)
+        rc = cb_fail(c, "the read callback must return a Uint8Array or WANT_POLLIN");
+      else if (n > len)
+        rc = cb_fail(c, "the read callback returned more bytes than were asked for");
+      else {
+        if (n)
+          memcpy(buf, data, n);
+        rc = (ssize_t)n;
+      }
+    } else {
+      rc = want_or_fail(c, res, "the read callback must return a Uint8Array or WANT_POLLIN");
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return rc;
+}
+
+static ssize_t write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  if (c->cb_failed)
+    return -1;
+  napi_env env = c->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok)
+    return cb_fail(c, "cannot open a handle scope");
+  ssize_t rc = -1;
+  napi_value chunk, res;
+  void *copy;
+  if (napi_create_buffer_copy(env, len, buf, &copy, &chunk) != napi_ok) {
+    rc = cb_fail(c, "cannot call the write callback");
+  } else if (call_cb(c, c->cb_write, chunk, &res) == 0) {
+    napi_valuetype t;
+    int64_t n;
+    if (napi_typeof(env, res, &t) == napi_ok && t == napi_number &&
+        napi_get_value_int64(env, res, &n) == napi_ok && n >= 0) {
+      rc = n <= (int64_t)len ? (ssize_t)n
+                             : cb_fail(c, "the write callback returned more bytes than given");
+    } else {
+      rc = want_or_fail(c, res,
+                        "the write callback must return the number of bytes taken or WANT_POLLOUT");
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return rc;
+}
+
+static int set_callbacks(napi_env env, lt_ctx *c, napi_value rd, napi_value wr) {
+  napi_valuetype t1, t2;
+  NAPI_CALL_INT(env, napi_typeof(env, rd, &t1));
+  NAPI_CALL_INT(env, napi_typeof(env, wr, &t2));
+  if (t1 != napi_function || t2 != napi_function) {
+    napi_throw_type_error(env, NULL, "read and write callbacks must be functions");
+    return -1;
+  }
+  NAPI_CALL_INT(env, napi_create_reference(env, rd, 1, &c->cb_read));
+  NAPI_CALL_INT(env, napi_create_reference(env, wr, 1, &c->cb_write));
+  return 0;
+}
+
+/* Runs a libtls call that may call back into JavaScript, then turns its outcome into a value. */
+#define GUARDED(c, expr)                                                                           \
+  ({                                                                                               \
+    (c)->busy++;                                                                                   \
+    (c)->cb_failed = false;                                                                        \
+    (c)->cb_error = NULL;                                                                          \
+    __typeof__(expr) r_ = (expr);                                                                  \
+    (c)->busy--;                                                                                   \
+    r_;                                                                                            \
+  })
+
+/* After a guarded call: a callback's exception or complaint wins over libtls's own error. */
+static bool callback_failed(napi_env env, lt_ctx *c) {
+  if (!c->cb_failed)
+    return false;
+  c->cb_failed = false;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
+    return true;
+  napi_throw_type_error(env, NULL, c->cb_error ? c->cb_error : "transport callback failed");
+  c->cb_error = NULL;
+  return true;
+}
+
+/* ---- server side ---- */
+
+static int need_server(napi_env env, lt_ctx *c, const char *op) {
+  if (c->kind != KIND_SERVER) {
+    lt_throw_tls(env, op, "not a server context");
+    return -1;
+  }
+  if (!c->configured) {
+    lt_throw_tls(env, op, "the context has no config: call configure() after reset()");
+    return -1;
+  }
+  return 0;
+}
+
+/* Wraps a new accepted context that keeps its server alive. */
+static napi_value adopt(napi_env env, napi_value server_obj, lt_ctx *server, lt_ctx *child,
+                        napi_value child_obj) {
+  napi_status st = napi_create_reference(env, server_obj, 1, &child->parent_ref);
+  if (st != napi_ok) {
+    /* without the reference the server could go first: drop the child now */
+    child->freed = true;
+    release(env, child);
+    NAPI_CALL(env, st);
+  }
+  return child_obj;
+}
+
+static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, int mode, int fdr,
+                                int fdw, napi_value rd, napi_value wr) {
+  lt_ctx *child = NULL;
+  napi_value child_obj = ctx_new(env, NULL, KIND_ACCEPTED, &child);
+  if (child_obj == NULL)
+    return NULL;
+  child->freed = true; /* until accepted: a failure leaves nothing to free */
+  if (mode == 2 && set_callbacks(env, child, rd, wr) != 0) {
+    drop_callbacks(env, child);
+    return NULL;
+  }
+  struct tls *cctx = NULL;
+  int rc;
+  const char *op;
+  if (mode == 0) {
+    op = "tls_accept_socket";
+    rc = tls_accept_socket(s->tls, &cctx, fdr);
+  } else if (mode == 1) {
+    op = "tls_accept_fds";
+    rc = tls_accept_fds(s->tls, &cctx, fdr, fdw);
+  } else {
+    op = "tls_accept_cbs";
+    rc = tls_accept_cbs(s->tls, &cctx, read_cb, write_cb, child);
+  }
+  if (rc != 0) {
+    drop_callbacks(env, child);
+    return ctx_fail(env, s->tls, op, "cannot accept");
+  }
+  child->tls = cctx;
+  child->freed = false;
+  child->connected = true;
+  child->parent = s;
+  s->children++;
+  return adopt(env, server_obj, s, child, child_obj);
+}
+
+static napi_value js_accept_socket(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  int fd;
+  TRY(ctx_get(env, argv[0], "tls_accept_socket", &c));
+  TRY(need_server(env, c, "tls_accept_socket"));
+  TRY(lt_get_fd(env, argv[1], &fd));
+  return accept_common(env, argv[0], c, 0, fd, fd, NULL, NULL);
+}
+
+static napi_value js_accept_fds(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  lt_ctx *c;
+  int fdr, fdw;
+  TRY(ctx_get(env, argv[0], "tls_accept_fds", &c));
+  TRY(need_server(env, c, "tls_accept_fds"));
+  TRY(lt_get_fd(env, argv[1], &fdr));
+  TRY(lt_get_fd(env, argv[2], &fdw));
+  return accept_common(env, argv[0], c, 1, fdr, fdw, NULL, NULL);
+}
+
+static napi_value js_accept_cbs(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  lt_ctx *c;
+  TRY(ctx_get(env, argv[0], "tls_accept_cbs", &c));
+  TRY(need_server(env, c, "tls_accept_cbs"));
+  return accept_common(env, argv[0], c, 2, -1, -1, argv[1], argv[2]);
+}
+
+/* ---- client side ---- */
+
+static int need_client(napi_env env, lt_ctx *c, const char *op) {
+  if (c->kind != KIND_CLIENT) {
+    lt_throw_tls(env, op, "not a client context");
+    return -1;
+  }
+  if (!c->configured) {
+    lt_throw_tls(env, op, "the context has no config: call configure() after reset()");
+    return -1;
+  }
+  if (c->connected) {
+    lt_throw_tls(env, op, "the context is already connected: reset() it first");
+    return -1;
+  }
+  return 0;
+}
+
+/* Splits "host:port" or "[v6]:port" (as tls_connect does when no port is given). */
+static int split_host_port(char *s, char **host, char **port) {
+  char *h = s, *p = s;
+  if (s[0] == '[') {
+    h = s + 1;
+    if ((p = strchr(s, ']')) == NULL)
+      return -1;
+    *p++ = '\0';
+  }
+  if ((p = strrchr(p, ':')) == NULL)
+    return -1;
+  *p++ = '\0';
+  if (*h == '\0' || *p == '\0')
+    return -1;
+  *host = h;
+  *port = p;
+  return 0;
+}
+
+/* A blocking TCP connection, as tls_connect() makes; the message says why it failed. */
+static int tcp_connect(const char *host, const char *port, char *msg, size_t msglen) {
+  struct addrinfo hints, *res0 = NULL, *res;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST;
+  int gai = getaddrinfo(host, port, &hints, &res0);
+  if (gai != 0) {
+    hints.ai_flags = AI_ADDRCONFIG;
+    gai = getaddrinfo(host, port, &hints, &res0);
+  }
+  if (gai != 0) {
+    snprintf(msg, msglen, "%s", gai_strerror(gai));
+    return -1;
+  }
+  int s = -1, err = 0;
+  for (res = res0; res; res = res->ai_next) {
+    s = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    if (s < 0) {
+      err = errno;
+      continue;
+    }
+    if (connect(s, res->ai_addr, res->ai_addrlen) == 0)
+      break;
+    err = errno;
+    close(s);
+    s = -1;
+  }
+  freeaddrinfo(res0);
+  if (s < 0)
+    snprintf(msg, msglen, "failed to connect: %s", strerror(err ? err : ECONNREFUSED));
+  return s;
+}
+
+/* connectServername(ctx, host, port | null, servername | null) */
+static napi_value js_connect_servername(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  lt_ctx *c;
+  TRY(ctx_get(env, argv[0], "tls_connect", &c));
+  TRY(need_client(env, c, "tls_connect"));
+  char *host = NULL, *port = NULL, *servername = NULL;
+  napi_value ret = NULL;
+  if (lt_get_string(env, argv[1], false, &host) != 0 ||
+      lt_get_string(env, argv[2], true, &port) != 0 ||
+      lt_get_string(env, argv[3], true, &servername) != 0)
+    goto out;
+  char *h = host, *p = port;
+  if (p == NULL && split_host_port(host, &h, &p) != 0) {
+    lt_throw_tls(env, "tls_connect", "no port provided");
+    goto out;
+  }
+  char msg[256];
+  int s = tcp_connect(h, p, msg, sizeof(msg));
+  if (s < 0) {
+    lt_throw_tls(env, "tls_connect", msg);
+    goto out;
+  }
+  if (tls_connect_socket(c->tls, s, servername ? servername : h) != 0) {
+    close(s);
+    ctx_fail(env, c->tls, "tls_connect", "cannot connect");
+    goto out;
+  }
+  c->fd = s;
+  c->connected = true;
+  ret = lt_undefined(env);
+out:
+  free(host);
+  free(port);
+  free(servername);
+  return ret;
+}
+
+static napi_value js_connect_socket(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  lt_ctx *c;
+  int fd;
+  char *servername;
+  TRY(ctx_get(env, argv[0], "tls_connect_socket", &c));
+  TRY(need_client(env, c, "tls_connect_socket"));
+  TRY(lt_get_fd(env, argv[1], &fd));
+  TRY(lt_get_string(env, argv[2], true, &servername));
+  int rc = tls_connect_socket(c->tls, fd, servername);
+  free(servername);
+  if (rc != 0)
+    return ctx_fail(env, c->tls, "tls_connect_socket", "cannot connect");
+  c->connected = true;
+  return lt_undefined(env);
+}
+
+static napi_value js_connect_fds(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  lt_ctx *c;
+  int fdr, fdw;
+  char *servername;
+  TRY(ctx_get(env, argv[0], "tls_connect_fds", &c));
+  TRY(need_client(env, c, "tls_connect_fds"));
+  TRY(lt_get_fd(env, argv[1], &fdr));
+  TRY(lt_get_fd(env, argv[2], &fdw));
+  TRY(lt_get_string(env, argv[3], true, &servername));
+  int rc = tls_connect_fds(c->tls, fdr, fdw, servername);
+  free(servername);
+  if (rc != 0)
+    return ctx_fail(env, c->tls, "tls_connect_fds", "cannot connect");
+  c->connected = true;
+  return lt_undefined(env);
+}
+
+static napi_value js_connect_cbs(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  lt_ctx *c;
+  char *servername;
+  TRY(ctx_get(env, argv[0], "tls_connect_cbs", &c));
+  TRY(need_client(env, c, "tls_connect_cbs"));
+  TRY(lt_get_string(env, argv[3], true, &servername));
+  if (set_callbacks(env, c, argv[1], argv[2]) != 0) {
+    drop_callbacks(env, c);
+    free(servername);
+    return NULL;
+  }
+  int rc = tls_connect_cbs(c->tls, read_cb, write_cb, c, servername);
+  free(servername);
+  if (rc != 0) {
+    drop_callbacks(env, c);
+    return ctx_fail(env, c->tls, "tls_connect_cbs", "cannot connect");
+  }
+  c->connected = true;
+  return lt_undefined(env);
+}
+
+/* ---- I/O ---- */
+
+static int need_connection(napi_env env, lt_ctx *c, const char *op) {
+  if (!c->connected) {
+    lt_throw_tls(env, op, "not connected: call connect*() or accept*() first");
+    return -1;
+  }
+  return 0;
+}
+
+/* Turns a libtls I/O result into a JavaScript value or an exception. */
+static napi_value io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op) {
+  if (callback_failed(env, c))
+    return NULL;
+  if (rc == -1)
+    return ctx_fail(env, c->tls, op, "failed");
+  if (rc >= 0)
+    c->handshaken = true;
+  return lt_int(env, rc);
+}
+
+static napi_value js_handshake(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_get(env, argv[0], "tls_handshake", &c));
+  TRY(need_connection(env, c, "tls_handshake"));
+  int rc = GUARDED(c, tls_handshake(c->tls));
+  return io_result(env, c, rc, "tls_handshake");
+}
+
+/* readInto(ctx, u8, offset, length): bytes read, 0 at end of stream, or WANT_* */
+static napi_value js_read(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  lt_ctx *c;
+  uint8_t *data;
+  size_t len;
+  int64_t off, n;
+  TRY(ctx_get(env, argv[0], "tls_read", &c));
+  TRY(need_connection(env, c, "tls_read"));
+  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
+  TRY(lt_get_int64(env, argv[2], &off));
+  TRY(lt_get_int64(env, argv[3], &n));
+  if (off < 0 || n < 0 || (uint64_t)off > len || (uint64_t)n > len - (uint64_t)off) {
+    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
+    return NULL;
+  }
+  ssize_t rc = GUARDED(c, tls_read(c->tls, data + off, (size_t)n));
+  return io_result(env, c, rc, "tls_read");
+}
+
+static int sendfile_pending_conflict(napi_env env, lt_ctx *c, const char *op) {
+  if (c->sf_pending) {
+    lt_throw_tls(env, op,
+                 "a sendfile() chunk is waiting to be retried: call sendfile() again with the same "
+                 "file and offset first");
+    return -1;
+  }
+  return 0;
+}
+
+/* write(ctx, u8, offset, length): bytes taken or WANT_* */
+static napi_value js_write(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  lt_ctx *c;
+  uint8_t *data;
+  size_t len;
+  int64_t off, n;
+  TRY(ctx_get(env, argv[0], "tls_write", &c));
+  TRY(need_connection(env, c, "tls_write"));
+  TRY(sendfile_pending_conflict(env, c, "tls_write"));
+  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
+  TRY(lt_get_int64(env, argv[2], &off));
+  TRY(lt_get_int64(env, argv[3], &n));
+  if (off < 0 || n < 0 || (uint64_t)off > len || (uint64_t)n > len - (uint64_t)off) {
+    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
+    return NULL;
+  }
+  if (n == 0)
+    return lt_int(env, 0);
+  ssize_t rc = GUARDED(c, tls_write(c->tls, data + off, (size_t)n));
+  return io_result(env, c, rc, "tls_write");
+}
+
+/*
+ * sendfile(ctx, fd, bytes, offset): sends up to `bytes` bytes of the file from `offset`, one
+ * record-sized chunk per tls_write. After WANT_*, libtls must be given the same bytes again, so
+ * the chunk is kept and reused when the call is repeated with the same file and offset.
+ */
+static napi_value js_sendfile(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  lt_ctx *c;
+  int fd;
+  int64_t bytes, offset;
+  TRY(ctx_get(env, argv[0], "tls_write", &c));
+  TRY(need_connection(env, c, "tls_write"));
+  TRY(lt_get_fd(env, argv[1], &fd));
+  TRY(lt_get_int64(env, argv[2], &bytes));
+  TRY(lt_get_int64(env, argv[3], &offset));
+  if (bytes < 0 || offset < 0) {
+    napi_throw_range_error(env, NULL, "bytes and offset must not be negative");
+    return NULL;
+  }
+  if (c->sf_pending && (c->sf_fd != fd || c->sf_off != offset))
+    return lt_throw_tls(env, "tls_write",
+                        "sendfile() must be retried with the same file and offset after WANT_*");
+  if (c->sf_buf == NULL && (c->sf_buf = malloc(SENDFILE_CHUNK)) == NULL)
+    return lt_throw_tls(env, "tls_write", "out of memory");
+  int64_t sent = 0;
+  while (sent < bytes) {
+    if (!c->sf_pending) {
+      size_t want = (size_t)(bytes - sent < SENDFILE_CHUNK ? bytes - sent : SENDFILE_CHUNK);
+      ssize_t got = pread(fd, c->sf_buf, want, (off_t)(offset + sent));
+      if (got < 0) {
+        if (errno == EINTR)
+          continue;
+        if (sent > 0)
+          break;
+        return lt_throw_tls(env, "pread", strerror(errno));
+      }
+      if (got == 0)
+        break;
+      c->sf_len = (size_t)got;
+      c->sf_fd = fd;
+      c->sf_off = offset + sent;
+    }
+    c->sf_pending = true;
+    ssize_t w = GUARDED(c, tls_write(c->tls, c->sf_buf, c->sf_len));
+    if (callback_failed(env, c))
+      return NULL;
+    if (w == TLS_WANT_POLLIN || w == TLS_WANT_POLLOUT) {
+      if (sent > 0)
+        break;
+      return lt_int(env, w);
+    }
+    c->sf_pending = false;
+    if (w < 0) {
+      if (sent > 0)
+        break;
+      return ctx_fail(env, c->tls, "tls_write", "failed");
+    }
+    c->handshaken = true;
+    sent += w;
+  }
+  return lt_int(env, sent);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_get(env, argv[0], "tls_close", &c));
+  TRY(need_connection(env, c, "tls_close"));
+  int rc = GUARDED(c, tls_close(c->tls));
+  if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
+    close_owned_fd(c); /* as libtls does for the socket tls_connect() opened */
+  return io_result(env, c, rc, "tls_close");
+}
+
+/* ---- connection and peer information ---- */
+
+#define STR_GETTER(name, fn)                                                                       \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    ARGS(1);                                                                                       \
+    lt_ctx *c;                                                                                     \
+    TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
+    return lt_string_or_null(env, fn(c->tls));                                                     \
+  }
+
+/* Numeric getters: -1 is libtls's failure value and becomes a TlsError. */
+#define NUM_GETTER(name, fn, fallback)                                                             \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    ARGS(1);                                                                                       \
+    lt_ctx *c;                                                                                     \
+    TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
+    int64_t v = (int64_t)fn(c->tls);                                                               \
+    if (v == -1)                                                                                   \
+      return ctx_fail(env, c->tls, #fn, fallback);                                                 \
+    return lt_int(env, v);                                                                         \
+  }
+
+STR_GETTER(conn_version, tls_conn_version)
+STR_GETTER(conn_cipher, tls_conn_cipher)
+STR_GETTER(conn_alpn_selected, tls_conn_alpn_selected)
+STR_GETTER(conn_servername, tls_conn_servername)
+STR_GETTER(peer_cert_hash, tls_peer_cert_hash)
+STR_GETTER(peer_cert_issuer, tls_peer_cert_issuer)
+STR_GETTER(peer_cert_subject, tls_peer_cert_subject)
+NUM_GETTER(conn_cipher_strength, tls_conn_cipher_strength, "no cipher negotiated")
+NUM_GETTER(peer_cert_notbefore, tls_peer_cert_notbefore, "no peer certificate")
+NUM_GETTER(peer_cert_notafter, tls_peer_cert_notafter, "no peer certificate")
+
+static napi_value conn_session_resumed(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_peek(env, argv[0], "tls_conn_session_resumed", &c));
+  return lt_bool(env, tls_conn_session_resumed(c->tls) == 1);
+}
+
+static napi_value peer_cert_provided(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_peek(env, argv[0], "tls_peer_cert_provided", &c));
+  return lt_bool(env, tls_peer_cert_provided(c->tls) == 1);
+}
+
+static napi_value peer_cert_contains_name(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  char *name;
+  TRY(ctx_peek(env, argv[0], "tls_peer_cert_contains_name", &c));
+  TRY(lt_get_string(env, argv[1], false, &name));
+  int rc = tls_peer_cert_contains_name(c->tls, name);
+  free(name);
+  return lt_bool(env, rc == 1);
+}
+
+static napi_value peer_cert_chain_pem(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_peek(env, argv[0], "tls_peer_cert_chain_pem", &c));
+  size_t len = 0;
+  const uint8_t *pem = tls_peer_cert_chain_pem(c->tls, &len);
+  napi_value v;
+  if (pem == NULL)
+    NAPI_CALL(env, napi_get_null(env, &v));
+  else
+    NAPI_CALL(env, napi_create_string_utf8(env, (const char *)pem, len, &v));
+  return v;
+}
+
+/* ---- OCSP: only on a client whose handshake completed ---- */
+
+static int ocsp_ready(napi_env env, lt_ctx *c, const char *op) {
+  if (c->kind != KIND_CLIENT) {
+    lt_throw_tls(env, op, "OCSP is only available on a client context");
+    return -1;
+  }
+  if (!c->handshaken) {
+    lt_throw_tls(env, op, "the handshake has not completed");
+    return -1;
+  }
+  return 0;
+}
+
+static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  uint8_t *data;
+  size_t len;
+  const char *op = "tls_ocsp_process_response";
+  TRY(ctx_get(env, argv[0], op, &c));
+  TRY(ocsp_ready(env, c, op));
+  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
+  if (c->ocsp_failed)
+    return lt_throw_tls(env, op, "an earlier OCSP response failed to process on this context");
+  if (len == 0)
+    return lt_throw_tls(env, op, "empty OCSP response");
+  if (tls_ocsp_process_response(c->tls, data, len) != 0) {
+    c->ocsp_failed = true;
+    return ctx_fail(env, c->tls, op, "invalid OCSP response");
+  }
+  return lt_undefined(env);
+}
+
+#define OCSP_NUM(name, fn)                                                                         \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    ARGS(1);                                                                                       \
+    lt_ctx *c;                                                                                     \
+    TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
+    TRY(ocsp_ready(env, c, #fn));                                                                  \
+    int64_t v = (int64_t)fn(c->tls);                                                               \
+    if (v == -1)                                                                                   \
+      return ctx_fail(env, c->tls, #fn, "no OCSP response has been processed");                    \
+    return lt_int(env, v);                                                                         \
+  }
+
+#define OCSP_STR(name, fn)                                                                         \
+  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+    ARGS(1);                                                                                       \
+    lt_ctx *c;                                                                                     \
+    TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
+    TRY(ocsp_ready(env, c, #fn));                                                                  \
+    return lt_string_or_null(env, fn(c->tls));                                                     \
+  }
+
+OCSP_NUM(peer_ocsp_cert_status, tls_peer_ocsp_cert_status)
+OCSP_NUM(peer_ocsp_crl_reason, tls_peer_ocsp_crl_reason)
+OCSP_NUM(peer_ocsp_response_status, tls_peer_ocsp_response_status)
+OCSP_NUM(peer_ocsp_next_update, tls_peer_ocsp_next_update)
+OCSP_NUM(peer_ocsp_this_update, tls_peer_ocsp_this_update)
+OCSP_NUM(peer_ocsp_revocation_time, tls_peer_ocsp_revocation_time)
+OCSP_STR(peer_ocsp_result, tls_peer_ocsp_result)
+OCSP_STR(peer_ocsp_url, tls_peer_ocsp_url)
+
+/* state(ctx): what the TypeScript layer needs to know without guessing */
+static napi_value js_state(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *p = NULL;
+  TRY(lt_unwrap(env, argv[0], &ctx_tag, "Tls", &p));
+  lt_ctx *c = p;
+  int flags = (c->freed ? 1 : 0) | (c->connected ? 2 : 0) | (c->handshaken ? 4 : 0) |
+              (c->configured ? 8 : 0) | (c->fd >= 0 ? 16 : 0);
+  return lt_int(env, flags);
+}
+
+napi_status lt_context_init(napi_env env, napi_value exports) {
+  napi_property_descriptor fns[] = {
+      EXPORT_FN("tlsClient", tls_client_new),
+      EXPORT_FN("tlsServer", tls_server_new),
+      EXPORT_FN("tlsFree", js_free),
+      EXPORT_FN("tlsConfigure", js_configure),
+      EXPORT_FN("tlsReset", js_reset),
+      EXPORT_FN("tlsState", js_state),
+      EXPORT_FN("tlsAcceptSocket", js_accept_socket),
+      EXPORT_FN("tlsAcceptFds", js_accept_fds),
+      EXPORT_FN("tlsAcceptCbs", js_accept_cbs),
+      EXPORT_FN("tlsConnectServername", js_connect_servername),
+      EXPORT_FN("tlsConnectSocket", js_connect_socket),
+      EXPORT_FN("tlsConnectFds", js_connect_fds),
+      EXPORT_FN("tlsConnectCbs", js_connect_cbs),
+      EXPORT_FN("tlsHandshake", js_handshake),
+      EXPORT_FN("tlsRead", js_read),
+      EXPORT_FN("tlsWrite", js_write),
+      EXPORT_FN("tlsSendfile", js_sendfile),
+      EXPORT_FN("tlsClose", js_close),
+      EXPORT_FN("tlsConnVersion", conn_version),
+      EXPORT_FN("tlsConnCipher", conn_cipher),
+      EXPORT_FN("tlsConnCipherStrength", conn_cipher_strength),
+      EXPORT_FN("tlsConnAlpnSelected", conn_alpn_selected),
+      EXPORT_FN("tlsConnServername", conn_servername),
+      EXPORT_FN("tlsConnSessionResumed", conn_session_resumed),
+      EXPORT_FN("tlsPeerCertProvided", peer_cert_provided),
+      EXPORT_FN("tlsPeerCertContainsName", peer_cert_contains_name),
+      EXPORT_FN("tlsPeerCertHash", peer_cert_hash),
+      EXPORT_FN("tlsPeerCertIssuer", peer_cert_issuer),
+      EXPORT_FN("tlsPeerCertSubject", peer_cert_subject),
+      EXPORT_FN("tlsPeerCertNotBefore", peer_cert_notbefore),
+      EXPORT_FN("tlsPeerCertNotAfter", peer_cert_notafter),
+      EXPORT_FN("tlsPeerCertChainPem", peer_cert_chain_pem),
+      EXPORT_FN("tlsOcspProcessResponse", ocsp_process_response),
+      EXPORT_FN("tlsPeerOcspCertStatus", peer_ocsp_cert_status),
+      EXPORT_FN("tlsPeerOcspCrlReason", peer_ocsp_crl_reason),
+      EXPORT_FN("tlsPeerOcspResponseStatus", peer_ocsp_response_status),
+      EXPORT_FN("tlsPeerOcspNextUpdate", peer_ocsp_next_update),
+      EXPORT_FN("tlsPeerOcspThisUpdate", peer_ocsp_this_update),
+      EXPORT_FN("tlsPeerOcspRevocationTime", peer_ocsp_revocation_time),
+      EXPORT_FN("tlsPeerOcspResult", peer_ocsp_result),
+      EXPORT_FN("tlsPeerOcspUrl", peer_ocsp_url),
+  };
+  return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+}

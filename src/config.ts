@@ -1,0 +1,536 @@
+// `Config`: the seed's `libtls.config`, one method per tls_config_* call, each returning `this`,
+// plus the same surface as a declarative options object.
+import { TICKET_KEY_SIZE, MAX_SESSION_ID_LENGTH } from './constants.js';
+import { TlsError } from './errors.js';
+import { type ConfigHandle, native } from './native.js';
+import {
+  type BytesLike,
+  bool,
+  fail,
+  fd,
+  INT32_MAX,
+  int,
+  nonEmptyStr,
+  str,
+  toBytes,
+  UINT32_MAX,
+} from './validate.js';
+
+/**
+ * The cipher list this package uses by default and for the keywords `'secure'` and `'default'`:
+ * AEAD suites with forward secrecy only (TLS 1.2: ECDHE/DHE with AES-GCM or ChaCha20-Poly1305;
+ * TLS 1.3 suites are all AEAD). libretls's own default still offers CBC and SHA-1 suites; this makes
+ * every backend behave like LibreSSL's libtls.
+ */
+export const SECURE_CIPHERS = 'ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!DSS';
+
+/** One certificate and key (and an optional DER OCSP staple) for `keypairs`. */
+export interface KeypairOptions {
+  cert: BytesLike;
+  key: BytesLike;
+  ocspStaple?: BytesLike;
+}
+
+/** A session ticket key for `ticketKeys`: `key` is `TICKET_KEY_SIZE` (48) bytes. */
+export interface TicketKeyOptions {
+  keyrev: number;
+  key: Uint8Array;
+}
+
+/** The methods of `Config`, declaratively. An unknown key is a `TypeError`. */
+export interface ConfigOptions {
+  /** CA certificates (PEM), as `setCa`. */
+  ca?: BytesLike;
+  caFile?: string;
+  caPath?: string;
+  /** Certificate chain (PEM), as `setCert`. */
+  cert?: BytesLike;
+  certFile?: string;
+  /** Private key (PEM), as `setKey`. */
+  key?: BytesLike;
+  keyFile?: string;
+  /** Additional certificates, chosen by SNI (`addKeypair`). */
+  keypairs?: KeypairOptions[];
+  alpn?: string | string[];
+  /** Protocol mask (`TLS_v12 | TLS_v13`) or libtls keywords (`'tlsv1.2,tlsv1.3'`, `'secure'`). */
+  protocols?: number | string | (number | string)[];
+  ciphers?: string;
+  ecdheCurves?: string | string[];
+  dheParams?: string;
+  crl?: BytesLike;
+  crlFile?: string;
+  verifyDepth?: number;
+  /** `true`: require a client certificate; `'optional'`: verify one if sent. */
+  verifyClient?: boolean | 'optional';
+  /** DER OCSP response stapled to the certificate. */
+  ocspStaple?: BytesLike;
+  ocspRequireStapling?: boolean;
+  insecure?: { noVerifyCert?: boolean; noVerifyName?: boolean; noVerifyTime?: boolean };
+  sessionLifetime?: number;
+  sessionId?: BytesLike;
+  ticketKeys?: TicketKeyOptions[];
+  sessionFd?: number;
+  preferCiphers?: 'client' | 'server';
+}
+
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'ca',
+  'caFile',
+  'caPath',
+  'cert',
+  'certFile',
+  'key',
+  'keyFile',
+  'keypairs',
+  'alpn',
+  'protocols',
+  'ciphers',
+  'ecdheCurves',
+  'dheParams',
+  'crl',
+  'crlFile',
+  'verifyDepth',
+  'verifyClient',
+  'ocspStaple',
+  'ocspRequireStapling',
+  'insecure',
+  'sessionLifetime',
+  'sessionId',
+  'ticketKeys',
+  'sessionFd',
+  'preferCiphers',
+]);
+
+const INSECURE_KEYS: ReadonlySet<string> = new Set(['noVerifyCert', 'noVerifyName', 'noVerifyTime']);
+
+function checkKeys(o: object, allowed: ReadonlySet<string>, where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.has(k)) throw new TypeError(`unknown ${where} option: ${JSON.stringify(k)}`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function list(v: unknown, name: string): string {
+  const items = Array.isArray(v) ? v : [v];
+  if (items.length === 0) throw new TypeError(`${name} must not be empty`);
+  return items
+    .map((s, i) => {
+      const item = nonEmptyStr(s, `${name}[${i}]`);
+      if (item.includes(',')) throw new TypeError(`${name}[${i}] must not contain a comma`);
+      return item;
+    })
+    .join(',');
+}
+
+function alpnList(v: unknown): string {
+  if (typeof v !== 'string' && !Array.isArray(v)) fail('alpn', 'a string or an array of strings', v);
+  const names = Array.isArray(v) ? v : str(v, 'alpn').split(',');
+  const joined = list(names, 'alpn');
+  for (const n of joined.split(',')) {
+    if (Buffer.byteLength(n) > 255) throw new RangeError('an ALPN protocol name is at most 255 bytes');
+  }
+  return joined;
+}
+
+let handleOf: (c: Config) => ConfigHandle;
+
+/** Returns the native handle of a live Config (for the Tls class); throws on a freed one. */
+export function configHandle(c: unknown, name = 'config'): ConfigHandle {
+  if (!(c instanceof Config)) fail(name, 'a Config', c);
+  return handleOf(c);
+}
+
+/**
+ * A libtls configuration (`struct tls_config`). Every setter returns `this`. A new Config uses
+ * this package's secure defaults: TLS 1.2 and 1.3, AEAD ciphers with forward secrecy, full
+ * certificate and name verification against the system CA file.
+ */
+export class Config {
+  #handle: ConfigHandle | null;
+
+  static {
+    handleOf = (c: Config): ConfigHandle => {
+      if (c.#handle === null) throw new TlsError('the Config has been freed', 'tls_config');
+      return c.#handle;
+    };
+  }
+
+  constructor(options?: ConfigOptions) {
+    if (options !== undefined && !isObject(options)) fail('options', 'an object', options);
+    this.#handle = native.configNew();
+    try {
+      native.configSetCiphers(this.#handle, SECURE_CIPHERS);
+      if (options) this.#apply(options);
+    } catch (err) {
+      this.free();
+      throw err;
+    }
+  }
+
+  /** `tls_config_parse_protocols`: a protocol mask from libtls keywords; throws if invalid. */
+  static parseProtocols(protocols: string): number {
+    return native.parseProtocols(str(protocols, 'protocols'));
+  }
+
+  /** `tls_default_ca_cert_file`: the CA file libtls uses when none is set. */
+  static defaultCaCertFile(): string {
+    return native.defaultCaCertFile() ?? '';
+  }
+
+  /** `tls_load_file`: reads a file, decrypting a PEM private key with `password` if given. */
+  static loadFile(path: string, password?: string): Buffer {
+    const pw = password === undefined ? null : str(password, 'password');
+    return native.loadFile(nonEmptyStr(path, 'path'), pw);
+  }
+
+  get #h(): ConfigHandle {
+    return handleOf(this);
+  }
+
+  /** Whether `free()` has been called. */
+  get freed(): boolean {
+    return this.#handle === null;
+  }
+
+  /** Frees the libtls config. Contexts already configured with it keep working. */
+  free(): void {
+    if (this.#handle !== null) {
+      native.configFree(this.#handle);
+      this.#handle = null;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.free();
+  }
+
+  /** ALPN protocols in order of preference: `'h2,http/1.1'` or `['h2', 'http/1.1']`. */
+  setAlpn(alpn: string | string[]): this {
+    native.configSetAlpn(this.#h, alpnList(alpn));
+    return this;
+  }
+
+  setCaFile(path: string): this {
+    native.configSetCaFile(this.#h, nonEmptyStr(path, 'path'));
+    return this;
+  }
+
+  setCaPath(path: string): this {
+    native.configSetCaPath(this.#h, nonEmptyStr(path, 'path'));
+    return this;
+  }
+
+  /** CA certificates in PEM. */
+  setCa(ca: BytesLike): this {
+    native.configSetCaMem(this.#h, toBytes(ca, 'ca'));
+    return this;
+  }
+
+  setCertFile(path: string): this {
+    native.configSetCertFile(this.#h, nonEmptyStr(path, 'path'));
+    return this;
+  }
+
+  /** Certificate chain in PEM. */
+  setCert(cert: BytesLike): this {
+    native.configSetCertMem(this.#h, toBytes(cert, 'cert'));
+    return this;
+  }
+
+  /** A cipher list in OpenSSL syntax; `'secure'` and `'default'` mean `SECURE_CIPHERS`. */
+  setCiphers(ciphers: string): this {
+    const c = nonEmptyStr(ciphers, 'ciphers');
+    const lc = c.toLowerCase();
+    native.configSetCiphers(this.#h, lc === 'secure' || lc === 'default' ? SECURE_CIPHERS : c);
+    return this;
+  }
+
+  setCrlFile(path: string): this {
+    native.configSetCrlFile(this.#h, nonEmptyStr(path, 'path'));
+    return this;
+  }
+
+  /** A CRL in PEM. */
+  setCrl(crl: BytesLike): this {
+    native.configSetCrlMem(this.#h, toBytes(crl, 'crl'));
+    return this;
+  }
+
+  setKeyFile(path: string): this {
+    native.configSetKeyFile(this.#h, nonEmptyStr(path, 'path'));
+    return this;
+  }
+
+  /** A private key in PEM. */
+  setKey(key: BytesLike): this {
+    native.configSetKeyMem(this.#h, toBytes(key, 'key'));
+    return this;
+  }
+
+  setKeypairFile(certFile: string, keyFile: string, ocspStapleFile?: string): this {
+    native.configSetKeypairFile(
+      this.#h,
+      nonEmptyStr(certFile, 'certFile'),
+      nonEmptyStr(keyFile, 'keyFile'),
+      ocspStapleFile === undefined ? null : nonEmptyStr(ocspStapleFile, 'ocspStapleFile'),
+    );
+    return this;
+  }
+
+  setKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
+    native.configSetKeypairMem(
+      this.#h,
+      toBytes(cert, 'cert'),
+      toBytes(key, 'key'),
+      ocspStaple === undefined ? null : toBytes(ocspStaple, 'ocspStaple'),
+    );
+    return this;
+  }
+
+  addKeypairFile(certFile: string, keyFile: string, ocspStapleFile?: string): this {
+    native.configAddKeypairFile(
+      this.#h,
+      nonEmptyStr(certFile, 'certFile'),
+      nonEmptyStr(keyFile, 'keyFile'),
+      ocspStapleFile === undefined ? null : nonEmptyStr(ocspStapleFile, 'ocspStapleFile'),
+    );
+    return this;
+  }
+
+  addKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
+    native.configAddKeypairMem(
+      this.#h,
+      toBytes(cert, 'cert'),
+      toBytes(key, 'key'),
+      ocspStaple === undefined ? null : toBytes(ocspStaple, 'ocspStaple'),
+    );
+    return this;
+  }
+
+  /** A DER OCSP response to staple to the (first) certificate. */
+  setOcspStaple(staple: BytesLike): this {
+    native.configSetOcspStapleMem(this.#h, toBytes(staple, 'staple'));
+    return this;
+  }
+
+  setOcspStapleFile(path: string): this {
+    native.configSetOcspStapleFile(this.#h, nonEmptyStr(path, 'path'));
+    return this;
+  }
+
+  /**
+   * The protocol versions to allow: masks (`TLS_v12`, `TLS_v13`, ...) and/or libtls keyword strings
+   * (`'tlsv1.2,tlsv1.3'`, `'secure'`, `'all:!tlsv1.0'`), or-ed together. A set with a gap (TLS 1.1
+   * and 1.3 without 1.2) is refused: OpenSSL can only use a contiguous range and the handshake
+   * would fail with "unsupported protocol".
+   */
+  setProtocols(...protocols: (number | string)[]): this {
+    if (protocols.length === 0) throw new RangeError('setProtocols() needs at least one protocol');
+    let mask = 0;
+    protocols.forEach((p, i) => {
+      if (typeof p === 'string') mask |= Config.parseProtocols(p);
+      else mask |= int(p, `protocols[${i}]`, 0, UINT32_MAX);
+    });
+    mask >>>= 0;
+    if (mask === 0) throw new RangeError('setProtocols(): the protocol set is empty');
+    const lowest = mask & -mask;
+    const run = mask / lowest + 1;
+    if ((run & (run - 1)) !== 0) {
+      throw new RangeError(
+        `setProtocols(): the protocol set 0x${mask.toString(16)} has a gap; ` +
+          'OpenSSL can only enable a contiguous range of versions',
+      );
+    }
+    native.configSetProtocols(this.#h, mask);
+    return this;
+  }
+
+  /** Disables certificate chain verification. Insecure: for tests only. */
+  insecureNoVerifyCert(): this {
+    native.configInsecureNoverifycert(this.#h);
+    return this;
+  }
+
+  /** Disables server name verification. Insecure: for tests only. */
+  insecureNoVerifyName(): this {
+    native.configInsecureNoverifyname(this.#h);
+    return this;
+  }
+
+  /** Disables certificate validity time checks. Insecure: for tests only. */
+  insecureNoVerifyTime(): this {
+    native.configInsecureNoverifytime(this.#h);
+    return this;
+  }
+
+  /** Re-enables all verification (the default). */
+  verify(): this {
+    native.configVerify(this.#h);
+    return this;
+  }
+
+  /** Server: require and verify a client certificate. */
+  verifyClient(): this {
+    native.configVerifyClient(this.#h);
+    return this;
+  }
+
+  /** Server: verify a client certificate if the client sends one. */
+  verifyClientOptional(): this {
+    native.configVerifyClientOptional(this.#h);
+    return this;
+  }
+
+  /** Wipes private keys from memory (after the contexts that need them are configured). */
+  clearKeys(): this {
+    native.configClearKeys(this.#h);
+    return this;
+  }
+
+  preferCiphersClient(): this {
+    native.configPreferCiphersClient(this.#h);
+    return this;
+  }
+
+  preferCiphersServer(): this {
+    native.configPreferCiphersServer(this.#h);
+    return this;
+  }
+
+  /** DHE parameters: `'none'`, `'auto'` or `'legacy'`. */
+  setDheparams(params: string): this {
+    native.configSetDheparams(this.#h, nonEmptyStr(params, 'params'));
+    return this;
+  }
+
+  /** One ECDHE curve (deprecated in libtls in favour of `setEcdhecurves`). */
+  setEcdhecurve(curve: string): this {
+    native.configSetEcdhecurve(this.#h, nonEmptyStr(curve, 'curve'));
+    return this;
+  }
+
+  /** ECDHE curves in order of preference: `'X25519,P-256'` or `['X25519', 'P-256']`. */
+  setEcdhecurves(curves: string | string[]): this {
+    const v = Array.isArray(curves) ? list(curves, 'curves') : nonEmptyStr(curves, 'curves');
+    native.configSetEcdhecurves(this.#h, v);
+    return this;
+  }
+
+  /** Server: the session ID context (at most `MAX_SESSION_ID_LENGTH` bytes). */
+  setSessionId(sessionId: BytesLike): this {
+    const b = toBytes(sessionId, 'sessionId');
+    if (b.length > MAX_SESSION_ID_LENGTH) {
+      throw new RangeError(`sessionId must be at most ${MAX_SESSION_ID_LENGTH} bytes`);
+    }
+    native.configSetSessionId(this.#h, b);
+    return this;
+  }
+
+  /** Server: session lifetime in seconds (0 disables session resumption). */
+  setSessionLifetime(seconds: number): this {
+    native.configSetSessionLifetime(this.#h, int(seconds, 'seconds', 0, INT32_MAX));
+    return this;
+  }
+
+  /** Server: adds a session ticket key of `TICKET_KEY_SIZE` bytes under revision `keyrev`. */
+  addTicketKey(keyrev: number, key: Uint8Array): this {
+    const rev = int(keyrev, 'keyrev', 0, UINT32_MAX);
+    if (!(key instanceof Uint8Array)) fail('key', 'a Uint8Array', key);
+    if (key.length !== TICKET_KEY_SIZE) {
+      throw new RangeError(`a ticket key must be ${TICKET_KEY_SIZE} bytes, got ${key.length}`);
+    }
+    native.configAddTicketKey(this.#h, rev, key);
+    return this;
+  }
+
+  /** Client: a regular file (open read/write) where the session is saved and resumed from. */
+  setSessionFd(sessionFd: number): this {
+    native.configSetSessionFd(this.#h, fd(sessionFd, 'sessionFd'));
+    return this;
+  }
+
+  /** Client: fail the handshake unless the server staples a valid OCSP response. */
+  ocspRequireStapling(): this {
+    native.configOcspRequireStapling(this.#h);
+    return this;
+  }
+
+  /** The maximum certificate chain depth to verify. */
+  setVerifyDepth(depth: number): this {
+    native.configSetVerifyDepth(this.#h, int(depth, 'depth', 0, INT32_MAX));
+    return this;
+  }
+
+  #apply(o: ConfigOptions): void {
+    checkKeys(o, OPTION_KEYS, 'Config');
+    const has = (k: keyof ConfigOptions): boolean => o[k] !== undefined;
+    if (has('ca')) this.setCa(o.ca as BytesLike);
+    if (has('caFile')) this.setCaFile(o.caFile as string);
+    if (has('caPath')) this.setCaPath(o.caPath as string);
+    if (has('crl')) this.setCrl(o.crl as BytesLike);
+    if (has('crlFile')) this.setCrlFile(o.crlFile as string);
+    if (has('cert')) this.setCert(o.cert as BytesLike);
+    if (has('certFile')) this.setCertFile(o.certFile as string);
+    if (has('key')) this.setKey(o.key as BytesLike);
+    if (has('keyFile')) this.setKeyFile(o.keyFile as string);
+    if (has('ocspStaple')) this.setOcspStaple(o.ocspStaple as BytesLike);
+    if (has('keypairs')) {
+      if (!Array.isArray(o.keypairs)) fail('keypairs', 'an array', o.keypairs);
+      o.keypairs.forEach((kp, i) => {
+        if (!isObject(kp)) fail(`keypairs[${i}]`, 'an object', kp);
+        checkKeys(kp, new Set(['cert', 'key', 'ocspStaple']), `keypairs[${i}]`);
+        this.addKeypair(kp.cert, kp.key, kp.ocspStaple);
+      });
+    }
+    if (has('alpn')) this.setAlpn(o.alpn as string | string[]);
+    if (has('protocols')) {
+      const p = o.protocols as number | string | (number | string)[];
+      this.setProtocols(...(Array.isArray(p) ? p : [p]));
+    }
+    if (has('ciphers')) this.setCiphers(o.ciphers as string);
+    if (has('ecdheCurves')) this.setEcdhecurves(o.ecdheCurves as string | string[]);
+    if (has('dheParams')) this.setDheparams(o.dheParams as string);
+    if (has('verifyDepth')) this.setVerifyDepth(o.verifyDepth as number);
+    if (has('verifyClient')) {
+      const v = o.verifyClient;
+      if (v === 'optional') this.verifyClientOptional();
+      else if (bool(v, 'verifyClient')) this.verifyClient();
+    }
+    if (has('ocspRequireStapling') && bool(o.ocspRequireStapling, 'ocspRequireStapling')) {
+      this.ocspRequireStapling();
+    }
+    if (has('insecure')) {
+      const ins = o.insecure;
+      if (!isObject(ins)) fail('insecure', 'an object', ins);
+      checkKeys(ins, INSECURE_KEYS, 'insecure');
+      if (ins.noVerifyCert !== undefined && bool(ins.noVerifyCert, 'insecure.noVerifyCert')) {
+        this.insecureNoVerifyCert();
+      }
+      if (ins.noVerifyName !== undefined && bool(ins.noVerifyName, 'insecure.noVerifyName')) {
+        this.insecureNoVerifyName();
+      }
+      if (ins.noVerifyTime !== undefined && bool(ins.noVerifyTime, 'insecure.noVerifyTime')) {
+        this.insecureNoVerifyTime();
+      }
+    }
+    if (has('sessionLifetime')) this.setSessionLifetime(o.sessionLifetime as number);
+    if (has('sessionId')) this.setSessionId(o.sessionId as BytesLike);
+    if (has('ticketKeys')) {
+      if (!Array.isArray(o.ticketKeys)) fail('ticketKeys', 'an array', o.ticketKeys);
+      o.ticketKeys.forEach((tk, i) => {
+        if (!isObject(tk)) fail(`ticketKeys[${i}]`, 'an object', tk);
+        checkKeys(tk, new Set(['keyrev', 'key']), `ticketKeys[${i}]`);
+        this.addTicketKey(tk.keyrev, tk.key);
+      });
+    }
+    if (has('sessionFd')) this.setSessionFd(o.sessionFd as number);
+    if (has('preferCiphers')) {
+      if (o.preferCiphers === 'client') this.preferCiphersClient();
+      else if (o.preferCiphers === 'server') this.preferCiphersServer();
+      else fail('preferCiphers', "'client' or 'server'", o.preferCiphers);
+    }
+  }
+}

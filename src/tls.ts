@@ -1,0 +1,353 @@
+// `Tls`: a libtls context (`struct tls`), the seed's client and server objects, one method per
+// tls_* call. I/O returns what tls.h returns; -1 becomes a thrown TlsError.
+import { Config, configHandle } from './config.js';
+import { WANT_POLLIN, WANT_POLLOUT, type Want } from './constants.js';
+import { native, State, type TlsHandle } from './native.js';
+import { type BytesLike, fail, fd, fn, int, nonEmptyStr, optStr, toBytes } from './validate.js';
+
+/** The callback transport's read side: return up to `size` bytes, or `WANT_POLLIN` if none yet. */
+export type TlsReadCallback = (size: number) => Uint8Array | typeof WANT_POLLIN;
+/** The callback transport's write side: return how many bytes were taken, or `WANT_POLLOUT`. */
+export type TlsWriteCallback = (chunk: Buffer) => number | typeof WANT_POLLOUT;
+
+const MAX_READ = 1 << 30;
+
+let handleOf: (t: Tls) => TlsHandle;
+
+/** The native handle of a live context (for the Node.js layer). */
+export function tlsHandle(t: Tls): TlsHandle {
+  return handleOf(t);
+}
+
+function port(p: unknown): string | null {
+  if (p === undefined || p === null) return null;
+  if (typeof p === 'number') return String(int(p, 'port', 0, 65535));
+  return nonEmptyStr(p, 'port');
+}
+
+/**
+ * A libtls context. Make one with `client()` or `server()`; a server's `accept*()` methods return
+ * a new context per connection.
+ */
+export class Tls {
+  #handle: TlsHandle;
+  #config: Config | null;
+  /** The server an accepted context came from: kept alive while this context lives. */
+  readonly #server: Tls | null;
+  #scratch: Buffer | null = null;
+
+  static {
+    handleOf = (t: Tls): TlsHandle => t.#handle;
+  }
+
+  /** @internal Use `client()`, `server()` or `accept*()`. */
+  constructor(handle: TlsHandle, config: Config | null, server: Tls | null) {
+    this.#handle = handle;
+    this.#config = config;
+    this.#server = server;
+  }
+
+  /** @internal */
+  static create(kind: 'client' | 'server', config?: Config): Tls {
+    const handle = kind === 'client' ? native.tlsClient() : native.tlsServer();
+    const t = new Tls(handle, null, null);
+    if (config !== undefined) {
+      try {
+        t.configure(config);
+      } catch (err) {
+        t.free();
+        throw err;
+      }
+    }
+    return t;
+  }
+
+  /** The config this context was last configured with (null for libtls's default). */
+  get config(): Config | null {
+    return this.#config;
+  }
+
+  /** The server context an accepted context came from, else null. */
+  get server(): Tls | null {
+    return this.#server;
+  }
+
+  /** Whether `free()` has been called. */
+  get freed(): boolean {
+    return (native.tlsState(this.#handle) & State.freed) !== 0;
+  }
+
+  /** Whether the handshake has completed. */
+  get handshaken(): boolean {
+    return (native.tlsState(this.#handle) & State.handshaken) !== 0;
+  }
+
+  // ---- lifetime ----
+
+  /** `tls_configure`. */
+  configure(config: Config): void {
+    native.tlsConfigure(this.#handle, configHandle(config));
+    this.#config = config;
+  }
+
+  /** `tls_reset`: back to a fresh context with no config; `configure()` before the next use. */
+  reset(): void {
+    native.tlsReset(this.#handle);
+    this.#config = null;
+  }
+
+  /** `tls_free`; also closes a socket opened by `connect()`. Further calls throw. */
+  free(): void {
+    native.tlsFree(this.#handle);
+    this.#scratch = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.free();
+  }
+
+  // ---- server side ----
+
+  /** `tls_accept_socket`: a new context for the connected socket `fd` (the caller owns fd). */
+  acceptSocket(socket: number): Tls {
+    return new Tls(native.tlsAcceptSocket(this.#handle, fd(socket, 'fd')), this.#config, this);
+  }
+
+  /** `tls_accept_fds`: a new context reading from `fdRead` and writing to `fdWrite`. */
+  acceptFds(fdRead: number, fdWrite: number): Tls {
+    const h = native.tlsAcceptFds(this.#handle, fd(fdRead, 'fdRead'), fd(fdWrite, 'fdWrite'));
+    return new Tls(h, this.#config, this);
+  }
+
+  /** `tls_accept_cbs`: a new context whose ciphertext goes through `read` and `write`. */
+  acceptCbs(read: TlsReadCallback, write: TlsWriteCallback): Tls {
+    const h = native.tlsAcceptCbs(this.#handle, fn(read, 'read'), fn(write, 'write'));
+    return new Tls(h, this.#config, this);
+  }
+
+  /** `tls_conn_servername`: the SNI name the client asked for, or null. */
+  connServername(): string | null {
+    return native.tlsConnServername(this.#handle);
+  }
+
+  // ---- client side ----
+
+  /**
+   * `tls_connect`: resolves `host` and connects over TCP, then starts TLS. Blocks the thread until
+   * connected (the Node.js layer's `connect()` does not). `host` may be `"name:port"`.
+   */
+  connect(host: string, port_?: string | number): void {
+    native.tlsConnectServername(this.#handle, nonEmptyStr(host, 'host'), port(port_), null);
+  }
+
+  /** `tls_connect_servername`: as `connect`, verifying and sending `servername` instead of host. */
+  connectServername(host: string, port_?: string | number, servername?: string): void {
+    native.tlsConnectServername(
+      this.#handle,
+      nonEmptyStr(host, 'host'),
+      port(port_),
+      optStr(servername, 'servername'),
+    );
+  }
+
+  /** `tls_connect_socket`: TLS over a connected socket the caller owns. */
+  connectSocket(socket: number, servername?: string): void {
+    native.tlsConnectSocket(this.#handle, fd(socket, 'fd'), optStr(servername, 'servername'));
+  }
+
+  /** `tls_connect_fds`: TLS reading from `fdRead` and writing to `fdWrite`. */
+  connectFds(fdRead: number, fdWrite: number, servername?: string): void {
+    native.tlsConnectFds(
+      this.#handle,
+      fd(fdRead, 'fdRead'),
+      fd(fdWrite, 'fdWrite'),
+      optStr(servername, 'servername'),
+    );
+  }
+
+  /** `tls_connect_cbs`: TLS whose ciphertext goes through `read` and `write`. */
+  connectCbs(read: TlsReadCallback, write: TlsWriteCallback, servername?: string): void {
+    native.tlsConnectCbs(
+      this.#handle,
+      fn(read, 'read'),
+      fn(write, 'write'),
+      optStr(servername, 'servername'),
+    );
+  }
+
+  // ---- I/O ----
+
+  /** `tls_handshake`: 0 when done, or WANT_POLLIN / WANT_POLLOUT. */
+  handshake(): 0 | Want {
+    return native.tlsHandshake(this.#handle) as 0 | Want;
+  }
+
+  /**
+   * `tls_read`: up to `size` bytes, `null` at the end of the stream (the peer's close_notify), or
+   * WANT_POLLIN / WANT_POLLOUT.
+   */
+  read(size = 16384): Buffer | null | Want {
+    const n = int(size, 'size', 1, MAX_READ);
+    let buf = this.#scratch;
+    if (buf === null || buf.length < n) {
+      buf = Buffer.allocUnsafeSlow(n);
+      if (n <= 65536) this.#scratch = buf;
+    }
+    const r = native.tlsRead(this.#handle, buf, 0, n);
+    if (r === WANT_POLLIN || r === WANT_POLLOUT) return r;
+    if (r === 0) return null;
+    return Buffer.from(buf.subarray(0, r));
+  }
+
+  /** `tls_read` into `buf`: bytes read, 0 at the end of the stream, or WANT_*. Allocates nothing. */
+  readInto(buf: Uint8Array, offset = 0, length?: number): number | Want {
+    if (!(buf instanceof Uint8Array)) fail('buf', 'a Uint8Array', buf);
+    const off = int(offset, 'offset', 0, buf.length);
+    const len = length === undefined ? buf.length - off : int(length, 'length', 0, buf.length - off);
+    return native.tlsRead(this.#handle, buf, off, len);
+  }
+
+  /**
+   * `tls_write`: the number of bytes taken (possibly fewer than given), or WANT_POLLIN /
+   * WANT_POLLOUT, after which the same call must be repeated with the same data.
+   */
+  write(data: BytesLike): number | Want {
+    const b = toBytes(data, 'data');
+    if (b.length === 0) return 0;
+    return native.tlsWrite(this.#handle, b, 0, b.length);
+  }
+
+  /**
+   * Sends up to `bytes` bytes of a file from `offset`, in record-sized chunks. Returns the bytes
+   * sent (0 at the end of the file) or WANT_*; after WANT_* repeat the call with the same file and
+   * offset. `file` is an fd or a `FileHandle`.
+   */
+  sendfile(file: number | { fd: number }, bytes: number, offset = 0): number | Want {
+    const f = typeof file === 'object' && file !== null ? file.fd : file;
+    return native.tlsSendfile(
+      this.#handle,
+      fd(f, 'file'),
+      int(bytes, 'bytes', 0, Number.MAX_SAFE_INTEGER),
+      int(offset, 'offset', 0, Number.MAX_SAFE_INTEGER),
+    );
+  }
+
+  /** `tls_close`: sends close_notify; 0 when done, or WANT_*. */
+  close(): 0 | Want {
+    return native.tlsClose(this.#handle) as 0 | Want;
+  }
+
+  // ---- connection ----
+
+  connVersion(): string | null {
+    return native.tlsConnVersion(this.#handle);
+  }
+
+  connCipher(): string | null {
+    return native.tlsConnCipher(this.#handle);
+  }
+
+  connCipherStrength(): number {
+    return native.tlsConnCipherStrength(this.#handle);
+  }
+
+  /** The ALPN protocol selected, or null if none was. */
+  connAlpnSelected(): string | null {
+    return native.tlsConnAlpnSelected(this.#handle);
+  }
+
+  connSessionResumed(): boolean {
+    return native.tlsConnSessionResumed(this.#handle);
+  }
+
+  // ---- peer certificate ----
+
+  peerCertProvided(): boolean {
+    return native.tlsPeerCertProvided(this.#handle);
+  }
+
+  peerCertContainsName(name: string): boolean {
+    return native.tlsPeerCertContainsName(this.#handle, nonEmptyStr(name, 'name'));
+  }
+
+  /** `"SHA256:<hex>"` of the peer certificate's DER, or null without a peer certificate. */
+  peerCertHash(): string | null {
+    return native.tlsPeerCertHash(this.#handle);
+  }
+
+  peerCertIssuer(): string | null {
+    return native.tlsPeerCertIssuer(this.#handle);
+  }
+
+  peerCertSubject(): string | null {
+    return native.tlsPeerCertSubject(this.#handle);
+  }
+
+  /** Start of validity, in epoch seconds. */
+  peerCertNotBefore(): number {
+    return native.tlsPeerCertNotBefore(this.#handle);
+  }
+
+  /** End of validity, in epoch seconds. */
+  peerCertNotAfter(): number {
+    return native.tlsPeerCertNotAfter(this.#handle);
+  }
+
+  /** The peer's certificate chain in PEM, or null without a peer certificate. */
+  peerCertChainPem(): string | null {
+    return native.tlsPeerCertChainPem(this.#handle);
+  }
+
+  // ---- OCSP (client, after the handshake) ----
+
+  /** `tls_ocsp_process_response`: checks a DER OCSP response for the peer certificate. */
+  ocspProcessResponse(response: BytesLike): void {
+    native.tlsOcspProcessResponse(this.#handle, toBytes(response, 'response'));
+  }
+
+  peerOcspCertStatus(): number {
+    return native.tlsPeerOcspCertStatus(this.#handle);
+  }
+
+  peerOcspCrlReason(): number {
+    return native.tlsPeerOcspCrlReason(this.#handle);
+  }
+
+  peerOcspResponseStatus(): number {
+    return native.tlsPeerOcspResponseStatus(this.#handle);
+  }
+
+  peerOcspNextUpdate(): number {
+    return native.tlsPeerOcspNextUpdate(this.#handle);
+  }
+
+  peerOcspThisUpdate(): number {
+    return native.tlsPeerOcspThisUpdate(this.#handle);
+  }
+
+  peerOcspRevocationTime(): number {
+    return native.tlsPeerOcspRevocationTime(this.#handle);
+  }
+
+  peerOcspResult(): string | null {
+    return native.tlsPeerOcspResult(this.#handle);
+  }
+
+  /** The OCSP responder URL of the peer certificate, or null if it has none. */
+  peerOcspUrl(): string | null {
+    return native.tlsPeerOcspUrl(this.#handle);
+  }
+}
+
+/** `tls_client`: a client context, configured with `config` or a default `Config`. */
+export function client(config?: Config): Tls {
+  if (config !== undefined && !(config instanceof Config)) fail('config', 'a Config', config);
+  if (config !== undefined) return Tls.create('client', config);
+  return Tls.create('client', new Config());
+}
+
+/** `tls_server`: a server context configured with `config`. */
+export function server(config: Config): Tls {
+  if (!(config instanceof Config)) fail('config', 'a Config', config);
+  return Tls.create('server', config);
+}
