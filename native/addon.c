@@ -43,14 +43,25 @@ napi_value lt_throw_tls(napi_env env, const char *op, const char *message) {
     snprintf(buf, sizeof(buf), "%s failed", op);
     message = buf;
   } else {
-    /* libtls appends strerror(errno) even when errno is 0: drop the misleading ": Success" */
+    /*
+     * libtls appends strerror(errno) to some messages whatever errno holds: ": Success" when it is
+     * 0, and a stale errno after an OpenSSL error ("...PEM routines::no start line: No such file or
+     * directory"). Drop the suffix in those two cases; keep it where it is the real cause.
+     */
     size_t n = strlen(message);
-    const char *tail = ": Success";
-    size_t tn = strlen(tail);
-    if (n > tn && n - tn < sizeof(buf) && strcmp(message + n - tn, tail) == 0) {
-      memcpy(buf, message, n - tn);
-      buf[n - tn] = '\0';
-      message = buf;
+    bool openssl = strstr(message, "error:") != NULL;
+    for (int e = 0; e < 134; e++) {
+      if (e != 0 && !openssl)
+        break;
+      const char *text = strerror(e);
+      size_t tn = strlen(text);
+      if (n > tn + 2 && n - tn - 2 < sizeof(buf) && message[n - tn - 2] == ':' &&
+          message[n - tn - 1] == ' ' && strcmp(message + n - tn, text) == 0) {
+        memcpy(buf, message, n - tn - 2);
+        buf[n - tn - 2] = '\0';
+        message = buf;
+        break;
+      }
     }
   }
   lt_instance *inst = instance(env);

@@ -73,7 +73,8 @@ int lt_unwrap(napi_env env, napi_value obj, const napi_type_tag *tag, const char
 /* config.c */
 typedef struct lt_config {
   struct tls_config *cfg; /* NULL once freed */
-  const char *last_error; /* the last error text reported, to spot a stale one */
+  const char *last_error; /* the last error reported (pointer and copy), to spot a stale one */
+  char *last_error_copy;
 } lt_config;
 
 int lt_config_from(napi_env env, napi_value v, lt_config **out);

@@ -15,6 +15,7 @@ static void config_finalize(napi_env env, void *data, void *hint) {
   lt_config *c = data;
   if (c->cfg)
     tls_config_free(c->cfg);
+  free(c->last_error_copy);
   free(c);
 }
 
@@ -32,15 +33,19 @@ int lt_config_from(napi_env env, napi_value v, lt_config **out) {
 }
 
 /*
- * Throws the error of a failed tls_config_* call. tls_config_error() keeps the previous failure's
- * text when a later call fails without setting one, and some calls set none: a pointer already
- * reported (or NULL) means "no new text", and the caller's sentence is used instead.
+ * Throws the error of a failed tls_config_* call. tls_config_error() is never cleared: it keeps
+ * the previous failure's text after later calls, including a failure that sets no text of its own.
+ * The text already reported (same pointer and same content) or none means "no new text", and the
+ * caller's sentence is used instead.
  */
 static napi_value config_fail(napi_env env, lt_config *c, const char *op, const char *fallback) {
   const char *e = tls_config_error(c->cfg);
-  if (e == NULL || e == c->last_error)
+  if (e == NULL ||
+      (e == c->last_error && c->last_error_copy && strcmp(e, c->last_error_copy) == 0))
     return lt_throw_tls(env, op, fallback);
+  free(c->last_error_copy);
   c->last_error = e;
+  c->last_error_copy = strdup(e);
   return lt_throw_tls(env, op, e);
 }
 

@@ -1,6 +1,7 @@
 // `Config`: the seed's `libtls.config`, one method per tls_config_* call, each returning `this`,
 // plus the same surface as a declarative options object.
-import { TICKET_KEY_SIZE, MAX_SESSION_ID_LENGTH } from './constants.js';
+import { existsSync } from 'node:fs';
+import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE } from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
 import {
@@ -135,6 +136,25 @@ function alpnList(v: unknown): string {
   return joined;
 }
 
+// Where distributions keep the system CA bundle, for when libtls's compiled-in default
+// (`tls_default_ca_cert_file()`, e.g. /etc/ssl/cert.pem on libretls) does not exist.
+const CA_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/ca-bundle.pem',
+  '/etc/ssl/cert.pem',
+];
+let systemCa: string | null | undefined;
+
+/** The CA file a new Config should use, or null when libtls's own default exists. */
+function systemCaFile(): string | null {
+  if (systemCa === undefined) {
+    const builtin = native.defaultCaCertFile();
+    systemCa = builtin && existsSync(builtin) ? null : (CA_BUNDLES.find((f) => existsSync(f)) ?? null);
+  }
+  return systemCa;
+}
+
 let handleOf: (c: Config) => ConfigHandle;
 
 /** Returns the native handle of a live Config (for the Tls class); throws on a freed one. */
@@ -146,7 +166,8 @@ export function configHandle(c: unknown, name = 'config'): ConfigHandle {
 /**
  * A libtls configuration (`struct tls_config`). Every setter returns `this`. A new Config uses
  * this package's secure defaults: TLS 1.2 and 1.3, AEAD ciphers with forward secrecy, full
- * certificate and name verification against the system CA file.
+ * certificate and name verification against the system CA bundle (libtls's default CA file, or
+ * the distribution's bundle when that file does not exist, as on Debian with libretls).
  */
 export class Config {
   #handle: ConfigHandle | null;
@@ -163,6 +184,8 @@ export class Config {
     this.#handle = native.configNew();
     try {
       native.configSetCiphers(this.#handle, SECURE_CIPHERS);
+      const ca = systemCaFile();
+      if (ca !== null) native.configSetCaFile(this.#handle, ca);
       if (options) this.#apply(options);
     } catch (err) {
       this.free();

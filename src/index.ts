@@ -1,6 +1,12 @@
 // libtls for Node.js: the seed's API 1:1 (Config, client/server, Tls, constants), plus poll() and
 // the fd helpers the 1:1 API needs on Node.js.
-export { Config, type ConfigOptions, type KeypairOptions, SECURE_CIPHERS, type TicketKeyOptions } from './config.js';
+export {
+  Config,
+  type ConfigOptions,
+  type KeypairOptions,
+  SECURE_CIPHERS,
+  type TicketKeyOptions,
+} from './config.js';
 export * from './constants.js';
 export { TlsError } from './errors.js';
 export { type PollOptions, poll, socketpair, takeFd } from './poll.js';

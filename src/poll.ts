@@ -4,7 +4,7 @@ import { getSystemErrorName } from 'node:util';
 import { WANT_POLLIN, WANT_POLLOUT, type Want } from './constants.js';
 import { TlsError } from './errors.js';
 import { native, type PollHandle } from './native.js';
-import { fail, fd as checkFd, int, INT32_MAX } from './validate.js';
+import { fd as checkFd, fail, INT32_MAX, int } from './validate.js';
 
 const READABLE = 1;
 const WRITABLE = 2;

@@ -110,7 +110,11 @@ export async function pairHandshake(serverConfig, clientConfig, servername = 'lo
   const cli = L.client(clientConfig);
   cli.connectSocket(a, servername);
   const acc = srv.acceptSocket(b);
-  const settle = (p) => p.then((v) => ({ v }), (e) => ({ e }));
+  const settle = (p) =>
+    p.then(
+      (v) => ({ v }),
+      (e) => ({ e }),
+    );
   const [c, s] = await Promise.all([
     settle(untilDone(() => cli.handshake(), a)),
     settle(untilDone(() => acc.handshake(), b)),

@@ -4,13 +4,17 @@ import { test } from 'node:test';
 import { clientConfig, L, pairHandshake, serverConfig } from './helpers.mjs';
 
 test('a client and a server complete a TLS 1.3 handshake over a socketpair and exchange bytes', async () => {
-  const { cli, acc, srv, fds, clientError, serverError } = await pairHandshake(serverConfig(), clientConfig());
+  const { cli, acc, srv, fds, clientError, serverError } = await pairHandshake(
+    serverConfig(),
+    clientConfig(),
+  );
   assert.equal(clientError, undefined);
   assert.equal(serverError, undefined);
   assert.equal(cli.connVersion(), 'TLSv1.3');
   assert.equal(cli.write('ping'), 4);
   let r;
-  for (let i = 0; i < 100 && (r = acc.read()) === L.WANT_POLLIN; i++) await L.poll(fds[1], r, { timeout: 2000 });
+  for (let i = 0; i < 100 && (r = acc.read()) === L.WANT_POLLIN; i++)
+    await L.poll(fds[1], r, { timeout: 2000 });
   assert.equal(String(r), 'ping');
   cli.free();
   acc.free();

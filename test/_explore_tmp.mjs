@@ -1,0 +1,36 @@
+import { closeSync, readFileSync } from 'node:fs';
+import { L, pki, pem, pairHandshake, serverConfig, clientConfig, opensslServer } from './helpers.mjs';
+async function hs(name, s, c, sn) {
+  const r = await pairHandshake(s, c, sn);
+  const info = { ce: r.clientError?.message, se: r.serverError?.message };
+  if (!r.clientError && !r.serverError) Object.assign(info, { v: r.cli.connVersion(), cipher: r.cli.connCipher(), alpn: r.cli.connAlpnSelected(), sprov: r.acc.peerCertProvided(), hash: r.cli.peerCertHash() });
+  console.log(name, JSON.stringify(info));
+  r.cli.free(); r.acc.free(); r.srv.free(); for (const f of r.fds) closeSync(f);
+  s.free(); c.free();
+}
+await hs('key garbage', new L.Config().setCert(pem('server.crt')).setKey('garbage'), clientConfig()).catch(e => console.log('key garbage', e.name, e.op, e.message));
+await hs('key mismatch', new L.Config().setCert(pem('server.crt')).setKey(pem('other.key')), clientConfig()).catch(e => console.log('key mismatch', e.name, e.op, e.message));
+await hs('staple good require', serverConfig().setOcspStapleFile(pki('ocsp-good.der')), clientConfig().ocspRequireStapling());
+await hs('staple none require', serverConfig(), clientConfig().ocspRequireStapling());
+await hs('staple garbage require', serverConfig().setOcspStaple(readFileSync(pki('ocsp-garbage.der'))), clientConfig().ocspRequireStapling());
+await hs('staple mem good', serverConfig().setOcspStaple(readFileSync(pki('ocsp-good.der'))), clientConfig().ocspRequireStapling());
+await hs('keypairfile staple', new L.Config().setKeypairFile(pki('server.crt'), pki('server.key'), pki('ocsp-good.der')), clientConfig().ocspRequireStapling());
+await hs('keypair staple', new L.Config().setKeypair(pem('server.crt'), pem('server.key'), readFileSync(pki('ocsp-good.der'))), clientConfig().ocspRequireStapling());
+await hs('sni add file', serverConfig().addKeypairFile(pki('other.crt'), pki('other.key')), clientConfig(), 'other.test');
+await hs('sni add mem', serverConfig().addKeypair(pem('other.crt'), pem('other.key')), clientConfig(), 'x.wild.test');
+await hs('sni none', serverConfig(), clientConfig(), 'other.test');
+const C2 = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384', C1 = 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256';
+await hs('prefer default', serverConfig({ciphers: C2}), clientConfig({ciphers: C1, protocols: 'tlsv1.2'}));
+await hs('prefer client', serverConfig({ciphers: C2}).preferCiphersClient(), clientConfig({ciphers: C1, protocols: 'tlsv1.2'}));
+await hs('prefer server', serverConfig({ciphers: C2}).preferCiphersClient().preferCiphersServer(), clientConfig({ciphers: C1, protocols: 'tlsv1.2'}));
+const rsa = () => new L.Config({certFile: pki('server-rsa.crt'), keyFile: pki('server-rsa.key'), ciphers: 'DHE-RSA-AES128-GCM-SHA256'});
+await hs('dhe default', rsa(), clientConfig({ciphers: 'DHE-RSA-AES128-GCM-SHA256', protocols: 'tlsv1.2'}));
+await hs('dhe none', rsa().setDheparams('none'), clientConfig({ciphers: 'DHE-RSA-AES128-GCM-SHA256', protocols: 'tlsv1.2'}));
+await hs('dhe auto', rsa().setDheparams('auto'), clientConfig({ciphers: 'DHE-RSA-AES128-GCM-SHA256', protocols: 'tlsv1.2'}));
+await hs('dhe legacy', rsa().setDheparams('legacy'), clientConfig({ciphers: 'DHE-RSA-AES128-GCM-SHA256', protocols: 'tlsv1.2'}));
+await hs('curves mismatch', serverConfig().setEcdhecurves('P-256'), clientConfig().setEcdhecurves('P-384'));
+await hs('curve mismatch', serverConfig().setEcdhecurve('P-256'), clientConfig().setEcdhecurve('P-384'));
+await hs('curves match', serverConfig().setEcdhecurves(['X25519','P-384']), clientConfig().setEcdhecurves('P-384'));
+await hs('proto bits 1<<20', serverConfig(), clientConfig().setProtocols(1<<20));
+await hs('proto v13 vs v12', serverConfig({protocols: 'tlsv1.2'}), clientConfig().setProtocols('tlsv1.3'));
+await hs('proto v10 client', serverConfig(), clientConfig().setProtocols(L.TLS_v10));
