@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -343,6 +345,51 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   return lt_int(env, nfd);
 }
 
+/* fdShutdown(fd): shutdown(SHUT_WR), after close_notify; ENOTCONN is not an error */
+static napi_value fd_shutdown(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  if (shutdown(fd, SHUT_WR) != 0 && errno != ENOTCONN)
+    return lt_throw_tls(env, "shutdown", strerror(errno));
+  return lt_undefined(env);
+}
+
+/* fdSetNoDelay(fd, on) */
+static napi_value fd_set_nodelay(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd;
+  bool on;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  int v = on ? 1 : 0;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) != 0 && errno != EOPNOTSUPP &&
+      errno != ENOPROTOOPT)
+    return lt_throw_tls(env, "setsockopt", strerror(errno));
+  return lt_undefined(env);
+}
+
+/* fdSetKeepAlive(fd, on, idleSeconds) */
+static napi_value fd_set_keepalive(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd;
+  bool on;
+  int32_t idle;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
+  TRY(lt_get_int32(env, argv[2], &idle));
+  int v = on ? 1 : 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)) != 0 && errno != EOPNOTSUPP &&
+      errno != ENOPROTOOPT)
+    return lt_throw_tls(env, "setsockopt", strerror(errno));
+#ifdef TCP_KEEPIDLE
+  if (on && idle > 0 && setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOPROTOOPT)
+    return lt_throw_tls(env, "setsockopt", strerror(errno));
+#endif
+  return lt_undefined(env);
+}
+
 static void instance_finalize(napi_env env, void *data, void *hint) {
   lt_instance *inst = data;
   if (inst->error_class)
@@ -370,6 +417,9 @@ static napi_value init(napi_env env, napi_value exports) {
       EXPORT_FN("loadFile", load_file),
       EXPORT_FN("socketpair", make_socketpair),
       EXPORT_FN("dupFd", dup_fd),
+      EXPORT_FN("fdShutdown", fd_shutdown),
+      EXPORT_FN("fdSetNoDelay", fd_set_nodelay),
+      EXPORT_FN("fdSetKeepAlive", fd_set_keepalive),
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));
 

@@ -9,6 +9,27 @@ export {
 } from './config.js';
 export * from './constants.js';
 export { TlsError } from './errors.js';
+export {
+  Agent,
+  type AgentOptions,
+  type Connector,
+  type ConnectorOptions,
+  connector,
+  createHttpsServer,
+  HttpsServer,
+  type HttpsServerOptions,
+} from './http.js';
+export {
+  type ConfigLike,
+  type ConnectOptions,
+  connect,
+  createServer,
+  type ServerOptions,
+  TlsServer,
+  type UpgradeOptions,
+  upgrade,
+} from './net.js';
 export { type PollOptions, poll, socketpair, takeFd } from './poll.js';
+export { type OcspInfo, type PeerCertificate, type SocketAddresses, TlsSocket } from './socket.js';
 export { client, server, Tls, type TlsReadCallback, type TlsWriteCallback } from './tls.js';
 export type { BytesLike } from './validate.js';

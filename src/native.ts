@@ -28,6 +28,9 @@ export interface Native {
   loadFile(path: string, password: string | null): Buffer;
   socketpair(): [number, number];
   dupFd(fd: number): number;
+  fdShutdown(fd: number): void;
+  fdSetNoDelay(fd: number, on: boolean): void;
+  fdSetKeepAlive(fd: number, on: boolean, idleSeconds: number): void;
 
   configNew(): ConfigHandle;
   configFree(c: ConfigHandle): void;

@@ -1,0 +1,388 @@
+// The Node.js layer's entry points: connect(), createServer() and upgrade(). They build on the 1:1
+// API (client/server contexts, takeFd) and TlsSocket; none of them blocks the event loop.
+import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Config, type ConfigOptions } from './config.js';
+import { TlsError } from './errors.js';
+import { takeFd } from './poll.js';
+import { type SocketAddresses, TlsSocket } from './socket.js';
+import { client, server, type Tls } from './tls.js';
+import { FdTransport, StreamTransport, type Transport } from './transport.js';
+import { fail, INT32_MAX, int, nonEmptyStr, optStr } from './validate.js';
+
+/** A Config, or the options to make one (then owned and freed by this package). */
+export type ConfigLike = Config | ConfigOptions;
+
+export interface ConnectOptions {
+  /** Host name or IP address; default `'localhost'`. */
+  host?: string;
+  port: number | string;
+  /** The name to verify and send as SNI; default: `host`. */
+  servername?: string;
+  config?: ConfigLike;
+  /** Milliseconds for DNS, TCP and the handshake together. */
+  timeout?: number;
+  signal?: AbortSignal;
+  /** 4 or 6 to force an address family. */
+  family?: 0 | 4 | 6;
+  allowHalfOpen?: boolean;
+}
+
+function configOf(c: unknown, name: string): { config: Config; owned: Config | null } {
+  if (c instanceof Config) return { config: c, owned: null };
+  if (c !== undefined && (typeof c !== 'object' || c === null)) fail(name, 'a Config or Config options', c);
+  const config = new Config(c as ConfigOptions | undefined);
+  return { config, owned: config };
+}
+
+function timeoutOpt(v: unknown, name: string): number | undefined {
+  return v === undefined ? undefined : int(v, name, 0, INT32_MAX);
+}
+
+function signalOpt(v: unknown): AbortSignal | undefined {
+  if (v !== undefined && !(v instanceof AbortSignal)) fail('signal', 'an AbortSignal', v);
+  return v as AbortSignal | undefined;
+}
+
+function addressesOf(s: Partial<SocketAddresses>): SocketAddresses {
+  return {
+    remoteAddress: s.remoteAddress,
+    remotePort: s.remotePort,
+    remoteFamily: s.remoteFamily,
+    localAddress: s.localAddress,
+    localPort: s.localPort,
+  };
+}
+
+/**
+ * Settles once `socket` completes its handshake (or fails), within `timeout` ms and until
+ * `signal` aborts; on failure the socket is destroyed and nothing is left open.
+ */
+function whenSecure(
+  socket: TlsSocket,
+  what: string,
+  timeout: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<TlsSocket> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (err?: unknown): void => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('error', onError);
+      socket.off('secure', onSecure);
+      if (err === undefined) {
+        resolve(socket);
+      } else {
+        socket.destroy();
+        reject(err);
+      }
+    };
+    const onError = (err: Error): void => done(err);
+    const onSecure = (): void => done();
+    const onAbort = (): void => done(signal?.reason);
+    socket.once('error', onError);
+    socket.once('secure', onSecure);
+    if (timeout !== undefined) {
+      timer = setTimeout(
+        () => done(new TlsError(`${what} timed out after ${timeout} ms`, 'tls_handshake')),
+        timeout,
+      );
+    }
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.startHandshake();
+  });
+}
+
+/**
+ * Connects to a TLS server: DNS and TCP by Node.js, then libtls's handshake on the socket, all
+ * without blocking the event loop. Rejects with a TlsError when verification fails.
+ */
+export function connect(options: ConnectOptions): Promise<TlsSocket> {
+  if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+  const host = options.host === undefined ? 'localhost' : nonEmptyStr(options.host, 'host');
+  const port = typeof options.port === 'string' ? Number(options.port) : options.port;
+  int(port, 'port', 1, 65535);
+  const servername = optStr(options.servername, 'servername') ?? host;
+  const timeout = timeoutOpt(options.timeout, 'timeout');
+  const signal = signalOpt(options.signal);
+  const { config, owned } = configOf(options.config, 'config');
+  const started = Date.now();
+
+  return new Promise<TlsSocket>((resolve, reject) => {
+    let settled = false;
+    const tcp = net.connect({ host, port, family: options.family ?? 0 });
+    let timer: NodeJS.Timeout | undefined;
+    const failTcp = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      tcp.destroy();
+      owned?.free();
+      reject(err);
+    };
+    const onAbort = (): void => failTcp(signal?.reason);
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout !== undefined) {
+      timer = setTimeout(
+        () => failTcp(new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect')),
+        timeout,
+      );
+    }
+    tcp.once('error', failTcp);
+    tcp.once('connect', () => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      const addresses = addressesOf(tcp);
+      let fd = -1;
+      let ctx: Tls | undefined;
+      try {
+        fd = takeFd(tcp);
+        ctx = client(config);
+        ctx.connectSocket(fd, servername);
+      } catch (err) {
+        ctx?.free();
+        if (fd >= 0) closeSync(fd);
+        owned?.free();
+        reject(err);
+        return;
+      }
+      const socket = new TlsSocket({
+        context: ctx,
+        transport: new FdTransport(fd),
+        owned: owned ? [owned] : [],
+        addresses,
+        allowHalfOpen: options.allowHalfOpen ?? false,
+        mode: 'client',
+      });
+      const left = timeout === undefined ? undefined : Math.max(0, timeout - (Date.now() - started));
+      whenSecure(socket, `the TLS handshake with ${host}:${port}`, left, signal).then(resolve, reject);
+    });
+  });
+}
+
+export interface ServerOptions {
+  config?: ConfigLike;
+  /** Milliseconds a client has to complete its handshake; default 10,000. */
+  handshakeTimeout?: number;
+  allowHalfOpen?: boolean;
+}
+
+/**
+ * A TLS server in the shape of `net.Server` (`listen`, `close`, `address`, `ref`, `unref`).
+ * Events: `'secureConnection'` (socket), `'tlsClientError'` (error, socket: a handshake that
+ * failed or timed out, with the peer's address on the socket), `'listening'`, `'close'`, `'error'`.
+ */
+export class TlsServer extends EventEmitter {
+  readonly #net: net.Server;
+  readonly #ctx: Tls;
+  readonly #config: Config;
+  readonly #handshakeTimeout: number;
+  readonly #allowHalfOpen: boolean;
+  readonly #sockets = new Set<TlsSocket>();
+  #closing = false;
+  #netClosed = false;
+
+  constructor(options: ServerOptions = {}, onSecureConnection?: (socket: TlsSocket) => void) {
+    super();
+    if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+    this.#handshakeTimeout = timeoutOpt(options.handshakeTimeout, 'handshakeTimeout') ?? 10_000;
+    this.#allowHalfOpen = options.allowHalfOpen ?? false;
+    this.#config = configOf(options.config, 'config').config;
+    this.#ctx = server(this.#config);
+    if (onSecureConnection !== undefined) {
+      if (typeof onSecureConnection !== 'function') fail('listener', 'a function', onSecureConnection);
+      this.on('secureConnection', onSecureConnection);
+    }
+    this.#net = net.createServer({ pauseOnConnect: true }, (s) => this.#onConnection(s));
+    this.#net.on('listening', () => this.emit('listening'));
+    this.#net.on('error', (err) => this.emit('error', err));
+  }
+
+  #onConnection(raw: net.Socket): void {
+    const addresses = addressesOf(raw);
+    let fd = -1;
+    let ctx: Tls;
+    try {
+      fd = takeFd(raw);
+      ctx = this.#ctx.acceptSocket(fd);
+    } catch (err) {
+      raw.destroy();
+      if (fd >= 0) closeSync(fd);
+      this.emit('tlsClientError', err, null);
+      return;
+    }
+    const socket = new TlsSocket({
+      context: ctx,
+      transport: new FdTransport(fd),
+      addresses,
+      allowHalfOpen: this.#allowHalfOpen,
+      mode: 'server',
+    });
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#maybeClosed();
+    });
+    const timer = setTimeout(() => {
+      socket.destroy(
+        new TlsError(
+          `the client did not complete its handshake within ${this.#handshakeTimeout} ms`,
+          'tls_handshake',
+        ),
+      );
+    }, this.#handshakeTimeout);
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      this.emit('tlsClientError', err, socket);
+    };
+    socket.once('error', onError);
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      this.emit('secureConnection', socket);
+    });
+    socket.startHandshake();
+  }
+
+  #maybeClosed(): void {
+    if (this.#closing && this.#netClosed && this.#sockets.size === 0) {
+      this.#closing = false;
+      this.emit('close');
+    }
+  }
+
+  /** As `net.Server.listen`. */
+  listen(...args: Parameters<net.Server['listen']>): this {
+    this.#net.listen(...args);
+    return this;
+  }
+
+  /** Stops accepting; `'close'` (and `callback`) once every open connection has closed. */
+  close(callback?: (err?: Error) => void): this {
+    if (callback) this.once('close', callback);
+    this.#closing = true;
+    this.#netClosed = false;
+    this.#net.close(() => {
+      this.#netClosed = true;
+      this.#maybeClosed();
+    });
+    return this;
+  }
+
+  address(): net.AddressInfo | string | null {
+    return this.#net.address();
+  }
+
+  get listening(): boolean {
+    return this.#net.listening;
+  }
+
+  /** Open TLS connections (handshaking or established). */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  getConnections(cb: (err: Error | null, count: number) => void): void {
+    process.nextTick(cb, null, this.#sockets.size);
+  }
+
+  ref(): this {
+    this.#net.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#net.unref();
+    return this;
+  }
+
+  /** The server's libtls context. */
+  get context(): Tls {
+    return this.#ctx;
+  }
+}
+
+/** Creates a TLS server; `onSecureConnection` is added as a `'secureConnection'` listener. */
+export function createServer(
+  options?: ServerOptions,
+  onSecureConnection?: (socket: TlsSocket) => void,
+): TlsServer {
+  return new TlsServer(options, onSecureConnection);
+}
+
+export interface UpgradeOptions {
+  mode: 'client' | 'server';
+  config?: ConfigLike;
+  /** Client: the name to verify and send as SNI. */
+  servername?: string;
+  /** Ciphertext already read from the stream (e.g. after a STARTTLS line). */
+  head?: Uint8Array;
+  timeout?: number;
+  signal?: AbortSignal;
+  allowHalfOpen?: boolean;
+}
+
+/**
+ * Runs TLS over an existing Duplex (STARTTLS on a socket that already carried plaintext, a pipe,
+ * an in-memory pair) with libtls's callback transport. The stream is owned by the returned socket
+ * from now on: remove your own 'data' listeners before calling this.
+ */
+export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSocket> {
+  if (typeof stream?.write !== 'function' || typeof stream?.on !== 'function') {
+    fail('stream', 'a Duplex stream', stream);
+  }
+  if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+  if (options.mode !== 'client' && options.mode !== 'server') {
+    fail('options.mode', "'client' or 'server'", options.mode);
+  }
+  const servername = optStr(options.servername, 'servername') ?? undefined;
+  const timeout = timeoutOpt(options.timeout, 'timeout');
+  const signal = signalOpt(options.signal);
+  if (options.head !== undefined && !(options.head instanceof Uint8Array))
+    fail('head', 'a Uint8Array', options.head);
+  const { config, owned } = configOf(options.config, 'config');
+  const ownedList: (Tls | Config)[] = owned ? [owned] : [];
+  let transport: Transport | undefined;
+  let ctx: Tls | undefined;
+  try {
+    const t = new StreamTransport(stream, options.head);
+    transport = t;
+    if (options.mode === 'client') {
+      ctx = client(config);
+      ctx.connectCbs(t.read, t.write, servername);
+    } else {
+      const srv = server(config);
+      ownedList.unshift(srv);
+      ctx = srv.acceptCbs(t.read, t.write);
+    }
+  } catch (err) {
+    ctx?.free();
+    for (const o of ownedList) o.free();
+    transport?.close();
+    return Promise.reject(err);
+  }
+  const s = stream as Partial<SocketAddresses>;
+  const socket = new TlsSocket({
+    context: ctx,
+    transport,
+    owned: ownedList,
+    addresses: addressesOf(s),
+    allowHalfOpen: options.allowHalfOpen ?? false,
+    mode: options.mode,
+  });
+  return whenSecure(socket, 'the TLS handshake', timeout, signal);
+}

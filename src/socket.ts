@@ -1,0 +1,486 @@
+// `TlsSocket`: a libtls connection as a Node.js Duplex stream of plaintext, over either transport.
+// It runs libtls's non-blocking protocol: a call that returns WANT_POLLIN / WANT_POLLOUT is
+// repeated, with the same data, once the transport says it may progress.
+import { Duplex } from 'node:stream';
+import type { Config } from './config.js';
+import { WANT_POLLIN, WANT_POLLOUT } from './constants.js';
+import { TlsError } from './errors.js';
+import type { Tls } from './tls.js';
+import type { Transport } from './transport.js';
+
+/** The peer certificate of a connection (see `TlsSocket.peerCertificate`). */
+export interface PeerCertificate {
+  subject: string;
+  issuer: string;
+  /** `"SHA256:<hex>"` of the certificate's DER. */
+  hash: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** The peer's chain in PEM. */
+  chainPem: string;
+}
+
+/** The stapled OCSP response of a server, as a client saw it (see `TlsSocket.ocsp`). */
+export interface OcspInfo {
+  /** `OCSP_CERT_GOOD`, `OCSP_CERT_REVOKED` or `OCSP_CERT_UNKNOWN`. */
+  certStatus: number;
+  /** `CRL_REASON_*` when revoked. */
+  crlReason: number;
+  /** `OCSP_RESPONSE_*`. */
+  responseStatus: number;
+  thisUpdate: Date;
+  nextUpdate: Date | null;
+  revocationTime: Date | null;
+  result: string | null;
+  url: string | null;
+}
+
+/** Where a connection runs: the addresses of the TCP socket (or of the stream under `upgrade`). */
+export interface SocketAddresses {
+  remoteAddress?: string | undefined;
+  remotePort?: number | undefined;
+  remoteFamily?: string | undefined;
+  localAddress?: string | undefined;
+  localPort?: number | undefined;
+}
+
+/** @internal How a TlsSocket is assembled by connect(), createServer() and upgrade(). */
+export interface TlsSocketInit {
+  context: Tls;
+  transport: Transport;
+  /** Frees these (after the context) when the socket is destroyed. */
+  owned?: (Tls | Config)[];
+  addresses?: SocketAddresses;
+  allowHalfOpen?: boolean;
+  mode: 'client' | 'server';
+}
+
+const RECORD = 16384;
+// One scratch buffer for every socket: each read copies out what it got before anything else runs.
+const scratch = Buffer.allocUnsafeSlow(RECORD);
+
+function isWant(r: number): r is typeof WANT_POLLIN | typeof WANT_POLLOUT {
+  return r === WANT_POLLIN || r === WANT_POLLOUT;
+}
+
+function truncated(err: unknown): boolean {
+  return err instanceof TlsError && /unexpected eof|eof while reading/i.test(err.message);
+}
+
+/**
+ * A TLS connection made by libtls, as a `stream.Duplex` of plaintext: `net.Socket`'s behaviour for
+ * backpressure, `end()` (sends close_notify), half-close with `allowHalfOpen`, `destroy()` at any
+ * moment, `setTimeout`, `ref`/`unref`. Connection details are readable after `'secure'`.
+ *
+ * Events besides Duplex's: `'secure'` once the handshake completed (`'secureConnect'` too on a
+ * client), `'timeout'` after `setTimeout(ms)` of inactivity.
+ */
+export class TlsSocket extends Duplex {
+  readonly #ctx: Tls;
+  readonly #t: Transport;
+  readonly #owned: (Tls | Config)[];
+  readonly #addresses: SocketAddresses;
+  readonly #mode: 'client' | 'server';
+  #secure = false;
+  #handshakeStarted = false;
+  #reading = false;
+  #readWaiting = false;
+  #eof = false;
+  #wbuf: Buffer | null = null;
+  #woff = 0;
+  #wcb: ((err?: Error | null) => void) | null = null;
+  #finalCb: ((err?: Error | null) => void) | null = null;
+  #timeoutMs = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #peerCert: PeerCertificate | null | undefined;
+  #ocsp: OcspInfo | null | undefined;
+  /** Plaintext bytes received and sent. */
+  bytesRead = 0;
+  bytesWritten = 0;
+  /** Always true: Node's `https`/`http` check it. */
+  readonly encrypted = true;
+  readonly connecting = false;
+
+  /** @internal Use `connect()`, `createServer()` or `upgrade()`. */
+  constructor(init: TlsSocketInit) {
+    super({ allowHalfOpen: init.allowHalfOpen ?? false, emitClose: true, decodeStrings: true });
+    this.#ctx = init.context;
+    this.#t = init.transport;
+    this.#owned = init.owned ?? [];
+    this.#addresses = init.addresses ?? {};
+    this.#mode = init.mode;
+  }
+
+  /** @internal Starts the handshake; `'secure'` or `'error'` follows. */
+  startHandshake(): void {
+    if (this.#handshakeStarted || this.destroyed) return;
+    this.#handshakeStarted = true;
+    this.#handshake();
+  }
+
+  #handshake(): void {
+    if (this.destroyed) return;
+    let r: number;
+    try {
+      r = this.#ctx.handshake();
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    }
+    if (isWant(r)) {
+      this.#t.wait(r, () => this.#handshake());
+      return;
+    }
+    this.#secure = true;
+    this.#touch();
+    this.emit('secure');
+    if (this.#mode === 'client') this.emit('secureConnect');
+    if (this.#wbuf !== null) this.#pumpWrite();
+    if (this.#reading) this.#pumpRead();
+    if (this.#finalCb !== null && this.#wbuf === null) this.#pumpClose();
+  }
+
+  // ---- reading ----
+
+  override _read(): void {
+    this.#reading = true;
+    if (this.#secure && !this.#readWaiting) this.#pumpRead();
+  }
+
+  #pumpRead(): void {
+    while (this.#reading && !this.destroyed) {
+      let r: number;
+      try {
+        r = this.#ctx.readInto(scratch, 0, RECORD);
+      } catch (err) {
+        this.#readFailed(err);
+        return;
+      }
+      if (r > 0) {
+        this.bytesRead += r;
+        this.#touch();
+        const chunk = Buffer.allocUnsafe(r);
+        scratch.copy(chunk, 0, 0, r);
+        if (!this.push(chunk)) this.#reading = false;
+      } else if (r === 0) {
+        this.#reading = false;
+        this.#eof = true;
+        this.push(null);
+      } else if (isWant(r)) {
+        this.#readWaiting = true;
+        this.#t.wait(r, () => {
+          this.#readWaiting = false;
+          if (this.#reading) this.#pumpRead();
+        });
+        return;
+      }
+    }
+  }
+
+  #readFailed(err: unknown): void {
+    if (truncated(err)) {
+      const e = new TlsError(
+        `the peer closed the connection without close_notify: the data may be truncated (${(err as Error).message})`,
+        'tls_read',
+        { cause: err },
+      );
+      this.destroy(e);
+      return;
+    }
+    this.destroy(err as Error);
+  }
+
+  // ---- writing ----
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#startWrite(chunk, cb);
+  }
+
+  // Several small writes queued while one was in flight go out together, in as few records as fit.
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.#startWrite(
+      chunks.length === 1
+        ? (chunks[0] as { chunk: Buffer }).chunk
+        : Buffer.concat(chunks.map((c) => c.chunk)),
+      cb,
+    );
+  }
+
+  #startWrite(buf: Buffer, cb: (err?: Error | null) => void): void {
+    this.#wbuf = buf;
+    this.#woff = 0;
+    this.#wcb = cb;
+    if (this.#secure) this.#pumpWrite();
+  }
+
+  #pumpWrite(): void {
+    const buf = this.#wbuf;
+    if (buf === null || this.destroyed) return;
+    while (this.#woff < buf.length) {
+      if (!this.#t.writable()) {
+        this.#t.wait(WANT_POLLOUT, () => this.#pumpWrite());
+        return;
+      }
+      // After WANT_*, libtls must see the same bytes again: the slice depends only on #woff.
+      const end = Math.min(buf.length, this.#woff + RECORD);
+      let r: number;
+      try {
+        r = this.#ctx.write(buf.subarray(this.#woff, end));
+      } catch (err) {
+        this.#finishWrite(err as Error);
+        return;
+      }
+      if (isWant(r)) {
+        this.#t.wait(r, () => this.#pumpWrite());
+        return;
+      }
+      this.#woff += r;
+      this.bytesWritten += r;
+      this.#touch();
+    }
+    this.#finishWrite(null);
+  }
+
+  #finishWrite(err: Error | null): void {
+    const cb = this.#wcb;
+    this.#wbuf = null;
+    this.#wcb = null;
+    cb?.(err);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#finalCb = cb;
+    if (this.#secure) this.#pumpClose();
+  }
+
+  #pumpClose(): void {
+    const cb = this.#finalCb;
+    if (cb === null || this.destroyed) return;
+    let r: number;
+    try {
+      r = this.#ctx.close();
+    } catch (err) {
+      this.#finalCb = null;
+      // The peer is gone after its own close_notify: nothing left to tell it.
+      if (this.#eof) {
+        cb();
+      } else {
+        cb(err as Error);
+      }
+      return;
+    }
+    if (isWant(r)) {
+      this.#t.wait(r, () => this.#pumpClose());
+      return;
+    }
+    this.#finalCb = null;
+    try {
+      this.#t.endWrite();
+    } catch {
+      // the peer may have closed already
+    }
+    cb();
+  }
+
+  // ---- teardown ----
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    for (const o of [this.#ctx, ...this.#owned]) {
+      try {
+        o.free();
+      } catch {
+        // in use by its own transport callback right now: free it once that call has returned
+        setImmediate(() => o.free());
+      }
+    }
+    this.#t.close();
+    const wcb = this.#wcb;
+    this.#wcb = null;
+    this.#wbuf = null;
+    if (wcb) wcb(err ?? new TlsError('the socket was destroyed', 'tls_write'));
+    cb(err);
+  }
+
+  /** Ends the writable side, then destroys the socket once it is flushed (as net.Socket). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  // ---- net.Socket's knobs ----
+
+  #touch(): void {
+    this.#timer?.refresh();
+  }
+
+  /** Emits `'timeout'` after `ms` without reads or writes; 0 disables. As net.Socket. */
+  setTimeout(ms: number, callback?: () => void): this {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new RangeError(`timeout must be a non-negative number, got ${String(ms)}`);
+    }
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timeoutMs = ms;
+    if (ms > 0 && !this.destroyed) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.emit('timeout');
+      }, ms);
+      this.#timer.unref();
+    }
+    if (callback) {
+      if (ms > 0) this.once('timeout', callback);
+      else this.off('timeout', callback);
+    }
+    return this;
+  }
+
+  /** The inactivity timeout in ms (0: none). */
+  get timeout(): number {
+    return this.#timeoutMs;
+  }
+
+  setNoDelay(noDelay = true): this {
+    if (!this.destroyed) this.#t.setNoDelay(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    if (!this.destroyed) this.#t.setKeepAlive(enable, initialDelay);
+    return this;
+  }
+
+  ref(): this {
+    this.#t.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.#t.unref();
+    return this;
+  }
+
+  // ---- where ----
+
+  get remoteAddress(): string | undefined {
+    return this.#addresses.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.#addresses.remotePort;
+  }
+  get remoteFamily(): string | undefined {
+    return this.#addresses.remoteFamily;
+  }
+  get localAddress(): string | undefined {
+    return this.#addresses.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.#addresses.localPort;
+  }
+  address(): { address?: string | undefined; port?: number | undefined; family?: string | undefined } {
+    return {
+      address: this.#addresses.localAddress,
+      port: this.#addresses.localPort,
+      family: this.#addresses.remoteFamily,
+    };
+  }
+
+  get readyState(): string {
+    if (this.destroyed) return 'closed';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  // ---- what was negotiated (null before the handshake or after destroy) ----
+
+  #info<T>(get: (t: Tls) => T): T | null {
+    if (!this.#secure || this.#ctx.freed) return null;
+    return get(this.#ctx);
+  }
+
+  /** Whether the handshake has completed. */
+  get secure(): boolean {
+    return this.#secure;
+  }
+
+  /** `'TLSv1.3'`, `'TLSv1.2'`. */
+  get version(): string | null {
+    return this.#info((t) => t.connVersion());
+  }
+
+  get cipher(): string | null {
+    return this.#info((t) => t.connCipher());
+  }
+
+  get cipherStrength(): number | null {
+    return this.#info((t) => t.connCipherStrength());
+  }
+
+  get alpnProtocol(): string | null {
+    return this.#info((t) => t.connAlpnSelected());
+  }
+
+  /** The SNI name: the one the client sent (server side) or asked for (client side). */
+  get servername(): string | null {
+    return this.#info((t) => t.connServername());
+  }
+
+  get sessionResumed(): boolean | null {
+    return this.#info((t) => t.connSessionResumed());
+  }
+
+  /** The peer's certificate, or null if it sent none. */
+  get peerCertificate(): PeerCertificate | null {
+    if (this.#peerCert === undefined) {
+      const pc = this.#info((t): PeerCertificate | null => {
+        if (!t.peerCertProvided()) return null;
+        return {
+          subject: t.peerCertSubject() ?? '',
+          issuer: t.peerCertIssuer() ?? '',
+          hash: t.peerCertHash() ?? '',
+          notBefore: new Date(t.peerCertNotBefore() * 1000),
+          notAfter: new Date(t.peerCertNotAfter() * 1000),
+          chainPem: t.peerCertChainPem() ?? '',
+        };
+      });
+      if (!this.#secure) return null;
+      this.#peerCert = pc;
+    }
+    return this.#peerCert ?? null;
+  }
+
+  /** The server's stapled OCSP response as checked by libtls (client side), or null. */
+  get ocsp(): OcspInfo | null {
+    if (this.#ocsp === undefined) {
+      if (!this.#secure || this.#mode !== 'client' || this.#ctx.freed) return null;
+      try {
+        const t = this.#ctx;
+        const revoked = t.peerOcspRevocationTime();
+        const next = t.peerOcspNextUpdate();
+        this.#ocsp = {
+          certStatus: t.peerOcspCertStatus(),
+          crlReason: t.peerOcspCrlReason(),
+          responseStatus: t.peerOcspResponseStatus(),
+          thisUpdate: new Date(t.peerOcspThisUpdate() * 1000),
+          nextUpdate: next > 0 ? new Date(next * 1000) : null,
+          revocationTime: revoked > 0 ? new Date(revoked * 1000) : null,
+          result: t.peerOcspResult(),
+          url: t.peerOcspUrl(),
+        };
+      } catch {
+        this.#ocsp = null; // no staple
+      }
+    }
+    return this.#ocsp ?? null;
+  }
+
+  /** The underlying libtls context, for everything else (null once destroyed). */
+  get context(): Tls | null {
+    return this.#ctx.freed ? null : this.#ctx;
+  }
+}

@@ -1,0 +1,275 @@
+// The two ways ciphertext moves under a TlsSocket (DESIGN.md "Two transports"):
+//  - FdTransport: libtls reads and writes a non-blocking socket itself; a uv_poll_t wakes us
+//    when libtls's WANT_POLLIN / WANT_POLLOUT can make progress. No JavaScript sees ciphertext.
+//  - StreamTransport: libtls's callback transport over any Duplex; inbound bytes are queued from
+//    the stream's 'data', outbound bytes go straight to stream.write().
+import { closeSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { WANT_POLLIN, type Want } from './constants.js';
+import { TlsError } from './errors.js';
+import { native, type PollHandle } from './native.js';
+
+const READABLE = 1;
+const WRITABLE = 2;
+
+/** What a TlsSocket needs from the layer below libtls. */
+export interface Transport {
+  /** Calls `ready` once the call that returned `want` may make progress (once per wait). */
+  wait(want: Want, ready: () => void): void;
+  /** After close_notify was sent: signal end of the ciphertext stream to the peer. */
+  endWrite(): void;
+  /** Whether more ciphertext can be written now (else wait for WANT_POLLOUT first). */
+  writable(): boolean;
+  /** Stops all waiting and releases the fd or the stream. Idempotent. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+  setNoDelay(on: boolean): void;
+  setKeepAlive(on: boolean, initialDelayMs: number): void;
+}
+
+/** Readiness of a socket fd that this transport owns and closes. */
+export class FdTransport implements Transport {
+  readonly fd: number;
+  #poll: PollHandle | null = null;
+  #events = 0;
+  #onReadable: (() => void) | null = null;
+  #onWritable: (() => void) | null = null;
+  #refed = true;
+  #closed = false;
+
+  constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  writable(): boolean {
+    return true;
+  }
+
+  wait(want: Want, ready: () => void): void {
+    if (this.#closed) return;
+    if (this.#poll === null) {
+      this.#poll = native.pollNew(this.fd, (status, events) => this.#onEvent(status, events));
+      if (!this.#refed) native.pollRef(this.#poll, false);
+    }
+    const bit = want === WANT_POLLIN ? READABLE : WRITABLE;
+    if (bit === READABLE) this.#onReadable = ready;
+    else this.#onWritable = ready;
+    if ((this.#events & bit) === 0) {
+      this.#events |= bit;
+      native.pollStart(this.#poll, this.#events);
+    }
+  }
+
+  #onEvent(status: number, events: number): void {
+    if (this.#closed || this.#poll === null) return;
+    // On an error condition wake both sides: the next libtls call reports what went wrong.
+    const fired = status < 0 ? this.#events : events & this.#events;
+    this.#events &= ~fired;
+    if (this.#events === 0) native.pollStop(this.#poll);
+    else native.pollStart(this.#poll, this.#events);
+    if (fired & READABLE) {
+      const cb = this.#onReadable;
+      this.#onReadable = null;
+      cb?.();
+    }
+    if (fired & WRITABLE && !this.#closed) {
+      const cb = this.#onWritable;
+      this.#onWritable = null;
+      cb?.();
+    }
+  }
+
+  endWrite(): void {
+    if (!this.#closed) native.fdShutdown(this.fd);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onReadable = this.#onWritable = null;
+    if (this.#poll !== null) native.pollClose(this.#poll); // before close(fd): libuv aborts otherwise
+    this.#poll = null;
+    closeSync(this.fd);
+  }
+
+  ref(): void {
+    this.#refed = true;
+    if (this.#poll !== null) native.pollRef(this.#poll, true);
+  }
+
+  unref(): void {
+    this.#refed = false;
+    if (this.#poll !== null) native.pollRef(this.#poll, false);
+  }
+
+  setNoDelay(on: boolean): void {
+    if (!this.#closed) native.fdSetNoDelay(this.fd, on);
+  }
+
+  setKeepAlive(on: boolean, initialDelayMs: number): void {
+    if (!this.#closed) native.fdSetKeepAlive(this.fd, on, Math.floor(initialDelayMs / 1000));
+  }
+}
+
+/** High-water mark of ciphertext queued from the stream before it is paused. */
+const INBOUND_HIGH = 64 * 1024;
+
+/**
+ * libtls's callback transport over a Duplex. The read callback hands libtls queued inbound bytes
+ * (WANT_POLLIN when there are none yet); the write callback always takes the whole chunk and
+ * writes it to the stream (never WANT_POLLOUT: libtls may not offer the same bytes again), so
+ * backpressure applies on the plaintext side through `writable()`.
+ */
+export class StreamTransport implements Transport {
+  readonly stream: Duplex;
+  #inbound: Buffer[] = [];
+  #inboundBytes = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #onReadable: (() => void) | null = null;
+  #onWritable: (() => void) | null = null;
+  #closed = false;
+  readonly #onData = (chunk: Buffer | string): void => {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (b.length === 0) return;
+    this.#inbound.push(b);
+    this.#inboundBytes += b.length;
+    if (this.#inboundBytes >= INBOUND_HIGH) this.stream.pause();
+    this.#wake(true, false);
+  };
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    this.#wake(true, false);
+  };
+  readonly #onError = (err: Error): void => {
+    this.#error = err;
+    this.#ended = true;
+    this.#wake(true, true);
+  };
+  readonly #onClose = (): void => {
+    this.#ended = true;
+    this.#wake(true, true);
+  };
+  readonly #onDrain = (): void => this.#wake(false, true);
+
+  constructor(stream: Duplex, head?: Uint8Array) {
+    this.stream = stream;
+    if (head !== undefined && head.length > 0) {
+      this.#inbound.push(Buffer.from(head));
+      this.#inboundBytes = head.length;
+    }
+    stream.on('data', this.#onData);
+    stream.on('end', this.#onEnd);
+    stream.on('error', this.#onError);
+    stream.on('close', this.#onClose);
+    stream.on('drain', this.#onDrain);
+    if (stream.readableEnded) this.#ended = true;
+  }
+
+  /** The error the stream reported, if any (for the TlsSocket's own error). */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  /** Whether the stream can take more ciphertext now (else wait for WANT_POLLOUT). */
+  writable(): boolean {
+    return !this.stream.writableNeedDrain;
+  }
+
+  /** For `connectCbs`/`acceptCbs`: up to `size` queued bytes, an empty array at EOF, or WANT. */
+  readonly read = (size: number): Uint8Array | typeof WANT_POLLIN => {
+    if (this.#inboundBytes === 0) return this.#ended ? new Uint8Array(0) : WANT_POLLIN;
+    const first = this.#inbound[0] as Buffer;
+    let out: Buffer;
+    if (first.length <= size) {
+      out = first;
+      this.#inbound.shift();
+    } else {
+      out = first.subarray(0, size);
+      this.#inbound[0] = first.subarray(size);
+    }
+    this.#inboundBytes -= out.length;
+    if (this.#inboundBytes < INBOUND_HIGH && this.stream.isPaused() && !this.#closed) this.stream.resume();
+    return out;
+  };
+
+  /** For `connectCbs`/`acceptCbs`: writes the record to the stream and takes it whole. */
+  readonly write = (chunk: Buffer): number => {
+    if (this.#closed || this.stream.destroyed || this.stream.writableEnded) {
+      throw new TlsError('the underlying stream is closed', 'tls_write');
+    }
+    this.stream.write(chunk);
+    return chunk.length;
+  };
+
+  wait(want: Want, ready: () => void): void {
+    if (this.#closed) return;
+    if (want === WANT_POLLIN) {
+      this.#onReadable = ready;
+      if (this.#inboundBytes > 0 || this.#ended) this.#wake(true, false);
+    } else {
+      this.#onWritable = ready;
+      if (this.writable() || this.#ended) this.#wake(false, true);
+    }
+  }
+
+  /*
+   * Wakes a waiting reader or writer on the next tick, never synchronously: stream events can fire
+   * inside a libtls call (a write callback's stream.write() on an in-memory pair), and the context
+   * must not be re-entered from there.
+   */
+  #wake(reader: boolean, writer: boolean): void {
+    process.nextTick(() => {
+      if (this.#closed) return;
+      if (reader && this.#onReadable) {
+        const cb = this.#onReadable;
+        this.#onReadable = null;
+        cb();
+      }
+      if (writer && this.#onWritable) {
+        const cb = this.#onWritable;
+        this.#onWritable = null;
+        cb();
+      }
+    });
+  }
+
+  endWrite(): void {
+    if (!this.#closed && !this.stream.writableEnded) this.stream.end();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onReadable = this.#onWritable = null;
+    const s = this.stream;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    s.off('drain', this.#onDrain);
+    // keep an error listener: an error after we let go must not become an uncaught exception
+    s.off('error', this.#onError);
+    s.on('error', () => {});
+    s.destroy();
+  }
+
+  ref(): void {
+    (this.stream as Partial<{ ref(): void }>).ref?.();
+  }
+
+  unref(): void {
+    (this.stream as Partial<{ unref(): void }>).unref?.();
+  }
+
+  setNoDelay(on: boolean): void {
+    (this.stream as Partial<{ setNoDelay(on: boolean): void }>).setNoDelay?.(on);
+  }
+
+  setKeepAlive(on: boolean, initialDelayMs: number): void {
+    (this.stream as Partial<{ setKeepAlive(on: boolean, d: number): void }>).setKeepAlive?.(
+      on,
+      initialDelayMs,
+    );
+  }
+}
