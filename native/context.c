@@ -779,8 +779,12 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   TRY(ctx_get(env, argv[0], "tls_close", &c));
   TRY(need_connection(env, c, "tls_close"));
   int rc = GUARDED(c, tls_close(c->tls));
-  if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT)
-    close_owned_fd(c); /* as libtls does for the socket tls_connect() opened */
+  if (rc != TLS_WANT_POLLIN && rc != TLS_WANT_POLLOUT && c->fd >= 0) {
+    /* as libtls does for the socket tls_connect() opened; the fd number may be reused at once, so
+       no further I/O may reach it */
+    close_owned_fd(c);
+    c->connected = false;
+  }
   return io_result(env, c, rc, "tls_close");
 }
 
