@@ -73,8 +73,10 @@ int lt_unwrap(napi_env env, napi_value obj, const napi_type_tag *tag, const char
 /* config.c */
 typedef struct lt_config {
   struct tls_config *cfg; /* NULL once freed */
-  const char *last_error; /* the last error reported (pointer and copy), to spot a stale one */
+  /* the last error text reported (pointer, copy, and the call that set it), to spot a stale one */
+  const char *last_error;
   char *last_error_copy;
+  const char *last_error_op;
 } lt_config;
 
 int lt_config_from(napi_env env, napi_value v, lt_config **out);

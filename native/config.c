@@ -33,19 +33,25 @@ int lt_config_from(napi_env env, napi_value v, lt_config **out) {
 }
 
 /*
- * Throws the error of a failed tls_config_* call. tls_config_error() is never cleared: it keeps
- * the previous failure's text after later calls, including a failure that sets no text of its own.
- * The text already reported (same pointer and same content) or none means "no new text", and the
- * caller's sentence is used instead.
+ * Throws the error of a failed tls_config_* call. tls_config_error() is never cleared: after a
+ * failure that sets no text of its own, it still holds an earlier failure's text. libtls frees the
+ * old text before allocating the new one, so a new text often comes back at the same address:
+ * the text is taken as stale only when the pointer, the content and the call all repeat from a
+ * *different* earlier failure; a repeat of the same call failing the same way keeps its text.
  */
 static napi_value config_fail(napi_env env, lt_config *c, const char *op, const char *fallback) {
   const char *e = tls_config_error(c->cfg);
-  if (e == NULL ||
-      (e == c->last_error && c->last_error_copy && strcmp(e, c->last_error_copy) == 0))
+  if (e == NULL)
     return lt_throw_tls(env, op, fallback);
-  free(c->last_error_copy);
+  if (e == c->last_error && c->last_error_copy && strcmp(e, c->last_error_copy) == 0 &&
+      (c->last_error_op == NULL || strcmp(c->last_error_op, op) != 0))
+    return lt_throw_tls(env, op, fallback);
+  if (e != c->last_error || !c->last_error_copy || strcmp(e, c->last_error_copy) != 0) {
+    free(c->last_error_copy);
+    c->last_error_copy = strdup(e);
+  }
   c->last_error = e;
-  c->last_error_copy = strdup(e);
+  c->last_error_op = op;
   return lt_throw_tls(env, op, e);
 }
 

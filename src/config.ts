@@ -1,7 +1,7 @@
 // `Config`: the seed's `libtls.config`, one method per tls_config_* call, each returning `this`,
 // plus the same surface as a declarative options object.
 import { existsSync } from 'node:fs';
-import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE } from './constants.js';
+import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE, TLS_v1x } from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
 import {
@@ -171,6 +171,8 @@ export function configHandle(c: unknown, name = 'config'): ConfigHandle {
  */
 export class Config {
   #handle: ConfigHandle | null;
+  /** The CA bundle was set by the constructor, not by the user. */
+  #defaultCa = false;
 
   static {
     handleOf = (c: Config): ConfigHandle => {
@@ -185,7 +187,10 @@ export class Config {
     try {
       native.configSetCiphers(this.#handle, SECURE_CIPHERS);
       const ca = systemCaFile();
-      if (ca !== null) native.configSetCaFile(this.#handle, ca);
+      if (ca !== null) {
+        native.configSetCaFile(this.#handle, ca);
+        this.#defaultCa = true;
+      }
       if (options) this.#apply(options);
     } catch (err) {
       this.free();
@@ -238,17 +243,24 @@ export class Config {
 
   setCaFile(path: string): this {
     native.configSetCaFile(this.#h, nonEmptyStr(path, 'path'));
+    this.#defaultCa = false;
     return this;
   }
 
+  /** A directory of hashed CA certificates (`openssl rehash`); replaces the default bundle. */
   setCaPath(path: string): this {
-    native.configSetCaPath(this.#h, nonEmptyStr(path, 'path'));
+    const p = nonEmptyStr(path, 'path');
+    // libtls prefers CA certificates in memory over a path: drop the bundle the constructor set
+    if (this.#defaultCa) native.configSetCaMem(this.#h, new Uint8Array(0));
+    native.configSetCaPath(this.#h, p);
+    this.#defaultCa = false;
     return this;
   }
 
   /** CA certificates in PEM. */
   setCa(ca: BytesLike): this {
     native.configSetCaMem(this.#h, toBytes(ca, 'ca'));
+    this.#defaultCa = false;
     return this;
   }
 
@@ -359,6 +371,9 @@ export class Config {
     });
     mask >>>= 0;
     if (mask === 0) throw new RangeError('setProtocols(): the protocol set is empty');
+    if ((mask & ~TLS_v1x) !== 0) {
+      throw new RangeError(`setProtocols(): 0x${mask.toString(16)} has bits that name no TLS version`);
+    }
     const lowest = mask & -mask;
     const run = mask / lowest + 1;
     if ((run & (run - 1)) !== 0) {

@@ -165,6 +165,9 @@ export class StreamTransport implements Transport {
     stream.on('close', this.#onClose);
     stream.on('drain', this.#onDrain);
     if (stream.readableEnded) this.#ended = true;
+    // The stream is ours now: a caller may have paused it (a STARTTLS server reading its command
+    // lines), and a paused stream would never deliver the peer's handshake.
+    if (this.#inboundBytes < INBOUND_HIGH) stream.resume();
   }
 
   /** The error the stream reported, if any (for the TlsSocket's own error). */

@@ -1,7 +1,7 @@
 // Shared test helpers: fixture paths, real peers (openssl, gnutls) on 127.0.0.1, and drivers for
 // the non-blocking 1:1 API. Every wait is bounded in time.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,10 +106,21 @@ export async function untilDone(step, fd, ms = 5000) {
 /** Handshakes a client and an accepted server context over a socketpair, both non-blocking. */
 export async function pairHandshake(serverConfig, clientConfig, servername = 'localhost') {
   const [a, b] = L.socketpair();
-  const srv = L.server(serverConfig);
-  const cli = L.client(clientConfig);
-  cli.connectSocket(a, servername);
-  const acc = srv.acceptSocket(b);
+  let srv;
+  let cli;
+  let acc;
+  try {
+    srv = L.server(serverConfig);
+    cli = L.client(clientConfig);
+    cli.connectSocket(a, servername);
+    acc = srv.acceptSocket(b);
+  } catch (err) {
+    cli?.free();
+    srv?.free();
+    closeSync(a);
+    closeSync(b);
+    throw err;
+  }
   const settle = (p) =>
     p.then(
       (v) => ({ v }),
