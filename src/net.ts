@@ -266,8 +266,13 @@ export class TlsServer extends EventEmitter {
   }
 
   /** As `net.Server.listen`. */
-  listen(...args: Parameters<net.Server['listen']>): this {
-    this.#net.listen(...args);
+  listen(port?: number, hostname?: string, backlog?: number, listeningListener?: () => void): this;
+  listen(port?: number, hostname?: string, listeningListener?: () => void): this;
+  listen(port?: number, listeningListener?: () => void): this;
+  listen(path: string, listeningListener?: () => void): this;
+  listen(options: net.ListenOptions, listeningListener?: () => void): this;
+  listen(...args: unknown[]): this {
+    (this.#net.listen as (...a: unknown[]) => net.Server)(...args);
     return this;
   }
 

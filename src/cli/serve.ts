@@ -1,0 +1,110 @@
+// `libtls serve`: an echo or tiny HTTPS server; without --cert/--key a throwaway self-signed
+// certificate is made in memory.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import type { ConfigOptions } from '../config.js';
+import { createHttpsServer } from '../http.js';
+import { createServer, type TlsServer } from '../net.js';
+import type { TlsSocket } from '../socket.js';
+import { throwawayCertificate } from './cert.js';
+import { hostPort, readable, usage } from './util.js';
+
+export const serveHelp = `usage: libtls serve [options]
+
+A TLS server on HOST:PORT: echoes what it receives (--echo, the default) or answers HTTPS GETs
+with a small page describing the connection (--http). Without --cert/--key it makes a throwaway
+self-signed certificate for localhost, 127.0.0.1 and ::1 and prints its hash.
+
+options:
+  --host HOST      address to listen on (default 127.0.0.1)
+  --port N         port (default 8443; 0 picks a free one)
+  --cert FILE      certificate chain (with --key)
+  --key FILE       private key (with --cert)
+  --echo           echo server (default)
+  --http           HTTPS server (HTTP/1.1)
+  --alpn LIST      ALPN protocols, comma-separated
+  -h, --help       this text`;
+
+function page(req: IncomingMessage, res: ServerResponse): void {
+  const s = req.socket as unknown as TlsSocket;
+  const body = [
+    '<!doctype html><title>libtls</title>',
+    '<h1>Hello over libtls</h1>',
+    `<p>${s.version} with ${s.cipher}, ALPN ${s.alpnProtocol ?? 'none'}, from ${s.remoteAddress}</p>`,
+    `<p>${req.method} ${req.url?.replace(/[<>&"]/g, '')}</p>`,
+  ].join('\n');
+  res.writeHead(200, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+export async function runServe(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8443' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      echo: { type: 'boolean' },
+      http: { type: 'boolean' },
+      alpn: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${serveHelp}\n`);
+    return 0;
+  }
+  if (values.echo && values.http) throw usage('choose one of --echo and --http');
+  if ((values.cert === undefined) !== (values.key === undefined)) throw usage('--cert and --key go together');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage(`bad --port '${values.port}'`);
+  const host = values.host.startsWith('[') ? hostPort(`${values.host}:1`).host : values.host;
+
+  const config: ConfigOptions = {};
+  let note: string;
+  if (values.cert !== undefined && values.key !== undefined) {
+    config.certFile = readable(values.cert, '--cert');
+    config.keyFile = readable(values.key, '--key');
+    note = `certificate ${values.cert}`;
+  } else {
+    const t = await throwawayCertificate();
+    config.cert = t.cert;
+    config.key = t.key;
+    note = `throwaway self-signed certificate ${t.hash}`;
+  }
+  if (values.alpn !== undefined) config.alpn = values.alpn;
+
+  const server: TlsServer = values.http
+    ? createHttpsServer({ config }, page)
+    : createServer({ config }, (socket) => {
+        socket.on('error', () => socket.destroy());
+        socket.pipe(socket);
+      });
+  server.on('tlsClientError', (err: Error, socket: TlsSocket | null) => {
+    process.stderr.write(`libtls: client ${socket?.remoteAddress ?? '?'}: ${err.message}\n`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  const where = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  process.stderr.write(`libtls: ${values.http ? 'https' : 'echo'} server on ${where}, ${note}\n`);
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      server.close(() => resolve(0));
+      // connections that linger do not keep a stopped server alive
+      setTimeout(() => resolve(0), 2000).unref();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
