@@ -48,7 +48,8 @@ export interface AgentOptions extends http.AgentOptions {
   config?: ConfigLike;
 }
 
-type CreateConnectionCallback = (err: Error | null, socket: Duplex) => void;
+/** How http.Agent receives a connection made asynchronously. */
+export type CreateConnectionCallback = (err: Error | null, socket: Duplex) => void;
 
 /**
  * An `http.Agent` whose connections are libtls TlsSockets: pass it as `agent` to `http.request`

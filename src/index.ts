@@ -14,6 +14,7 @@ export {
   type AgentOptions,
   type Connector,
   type ConnectorOptions,
+  type CreateConnectionCallback,
   connector,
   createHttpsServer,
   HttpsServer,
