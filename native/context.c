@@ -798,15 +798,18 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     return lt_string_or_null(env, fn(c->tls));                                                     \
   }
 
-/* Numeric getters: -1 is libtls's failure value and becomes a TlsError. */
-#define NUM_GETTER(name, fn, fallback)                                                             \
+/*
+ * Numeric getters: -1 is libtls's failure value and becomes a TlsError. The getters set no error
+ * text, so tls_error() would show an earlier call's failure: use our sentence.
+ */
+#define NUM_GETTER(name, fn, message)                                                              \
   static napi_value name(napi_env env, napi_callback_info info) {                                  \
     ARGS(1);                                                                                       \
     lt_ctx *c;                                                                                     \
     TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
     int64_t v = (int64_t)fn(c->tls);                                                               \
     if (v == -1)                                                                                   \
-      return ctx_fail(env, c->tls, #fn, fallback);                                                 \
+      return lt_throw_tls(env, #fn, message);                                                      \
     return lt_int(env, v);                                                                         \
   }
 
@@ -902,7 +905,7 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     TRY(ocsp_ready(env, c, #fn));                                                                  \
     int64_t v = (int64_t)fn(c->tls);                                                               \
     if (v == -1)                                                                                   \
-      return ctx_fail(env, c->tls, #fn, "no OCSP response has been processed");                    \
+      return lt_throw_tls(env, #fn, "no OCSP response has been processed");                        \
     return lt_int(env, v);                                                                         \
   }
 

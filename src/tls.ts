@@ -213,7 +213,6 @@ export class Tls {
    */
   write(data: BytesLike): number | Want {
     const b = toBytes(data, 'data');
-    if (b.length === 0) return 0;
     return native.tlsWrite(this.#handle, b, 0, b.length);
   }
 
