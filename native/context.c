@@ -890,6 +890,12 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     return lt_throw_tls(env, op, "an earlier OCSP response failed to process on this context");
   if (len == 0)
     return lt_throw_tls(env, op, "empty OCSP response");
+  /* libtls keeps OCSP state only for a peer certificate with a responder URL (and drops it after a
+     response fails to parse); without it tls_ocsp_process_response dereferences NULL */
+  if (tls_peer_ocsp_url(c->tls) == NULL)
+    return lt_throw_tls(env, op,
+                        "the peer certificate names no OCSP responder: there is nothing to check an "
+                        "OCSP response against");
   if (tls_ocsp_process_response(c->tls, data, len) != 0) {
     c->ocsp_failed = true;
     return ctx_fail(env, c->tls, op, "invalid OCSP response");
@@ -897,7 +903,7 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
-#define OCSP_NUM(name, fn)                                                                         \
+#define OCSP_NUM(name, fn, message)                                                                 \
   static napi_value name(napi_env env, napi_callback_info info) {                                  \
     ARGS(1);                                                                                       \
     lt_ctx *c;                                                                                     \
@@ -905,7 +911,7 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     TRY(ocsp_ready(env, c, #fn));                                                                  \
     int64_t v = (int64_t)fn(c->tls);                                                               \
     if (v == -1)                                                                                   \
-      return lt_throw_tls(env, #fn, "no OCSP response has been processed");                        \
+      return lt_throw_tls(env, #fn, message);                                                      \
     return lt_int(env, v);                                                                         \
   }
 
@@ -918,12 +924,14 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     return lt_string_or_null(env, fn(c->tls));                                                     \
   }
 
-OCSP_NUM(peer_ocsp_cert_status, tls_peer_ocsp_cert_status)
-OCSP_NUM(peer_ocsp_crl_reason, tls_peer_ocsp_crl_reason)
-OCSP_NUM(peer_ocsp_response_status, tls_peer_ocsp_response_status)
-OCSP_NUM(peer_ocsp_next_update, tls_peer_ocsp_next_update)
-OCSP_NUM(peer_ocsp_this_update, tls_peer_ocsp_this_update)
-OCSP_NUM(peer_ocsp_revocation_time, tls_peer_ocsp_revocation_time)
+#define NO_OCSP "no OCSP response has been processed"
+OCSP_NUM(peer_ocsp_cert_status, tls_peer_ocsp_cert_status, NO_OCSP)
+OCSP_NUM(peer_ocsp_crl_reason, tls_peer_ocsp_crl_reason, NO_OCSP)
+OCSP_NUM(peer_ocsp_response_status, tls_peer_ocsp_response_status, NO_OCSP)
+OCSP_NUM(peer_ocsp_next_update, tls_peer_ocsp_next_update, NO_OCSP)
+OCSP_NUM(peer_ocsp_this_update, tls_peer_ocsp_this_update, NO_OCSP)
+OCSP_NUM(peer_ocsp_revocation_time, tls_peer_ocsp_revocation_time,
+         "no revocation time: the certificate is not revoked, or no OCSP response was processed")
 OCSP_STR(peer_ocsp_result, tls_peer_ocsp_result)
 OCSP_STR(peer_ocsp_url, tls_peer_ocsp_url)
 
