@@ -22,7 +22,7 @@ export interface ConnectOptions {
   /** The name to verify and send as SNI; default: `host`. */
   servername?: string;
   config?: ConfigLike;
-  /** Milliseconds for DNS, TCP and the handshake together. */
+  /** Milliseconds for DNS, TCP and the handshake together; 0 or absent: no limit. */
   timeout?: number;
   signal?: AbortSignal;
   /** 4 or 6 to force an address family. */
@@ -39,6 +39,11 @@ function configOf(c: unknown, name: string): { config: Config; owned: Config | n
 
 function timeoutOpt(v: unknown, name: string): number | undefined {
   return v === undefined ? undefined : int(v, name, 0, INT32_MAX);
+}
+
+/** A connect/upgrade `timeout`: 0 means none, as with node:tls and `setTimeout(0)`. */
+function optTimeout(v: unknown): number | undefined {
+  return timeoutOpt(v, 'timeout') || undefined;
 }
 
 function signalOpt(v: unknown): AbortSignal | undefined {
@@ -110,7 +115,7 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
   const port = typeof options.port === 'string' ? Number(options.port) : options.port;
   int(port, 'port', 1, 65535);
   const servername = optStr(options.servername, 'servername') ?? host;
-  const timeout = timeoutOpt(options.timeout, 'timeout');
+  const timeout = optTimeout(options.timeout);
   const signal = signalOpt(options.signal);
   const { config, owned } = configOf(options.config, 'config');
   const started = Date.now();
@@ -176,7 +181,7 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
 
 export interface ServerOptions {
   config?: ConfigLike;
-  /** Milliseconds a client has to complete its handshake; default 10,000. */
+  /** Milliseconds a client has to complete its handshake; default 10,000; 0: no limit. */
   handshakeTimeout?: number;
   allowHalfOpen?: boolean;
 }
@@ -237,14 +242,18 @@ export class TlsServer extends EventEmitter {
       this.#sockets.delete(socket);
       this.#maybeClosed();
     });
-    const timer = setTimeout(() => {
-      socket.destroy(
-        new TlsError(
-          `the client did not complete its handshake within ${this.#handshakeTimeout} ms`,
-          'tls_handshake',
-        ),
-      );
-    }, this.#handshakeTimeout);
+    // 0 means no limit, as node:tls's handshakeTimeout
+    const timer =
+      this.#handshakeTimeout > 0
+        ? setTimeout(() => {
+            socket.destroy(
+              new TlsError(
+                `the client did not complete its handshake within ${this.#handshakeTimeout} ms`,
+                'tls_handshake',
+              ),
+            );
+          }, this.#handshakeTimeout)
+        : undefined;
     const onError = (err: Error): void => {
       clearTimeout(timer);
       this.emit('tlsClientError', err, socket);
@@ -261,7 +270,8 @@ export class TlsServer extends EventEmitter {
   #maybeClosed(): void {
     if (this.#closing && this.#netClosed && this.#sockets.size === 0) {
       this.#closing = false;
-      this.emit('close');
+      // On the next tick, as net.Server does: after every 'close' listener of the last socket ran.
+      process.nextTick(() => this.emit('close'));
     }
   }
 
@@ -355,7 +365,7 @@ export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSoc
     fail('options.mode', "'client' or 'server'", options.mode);
   }
   const servername = optStr(options.servername, 'servername') ?? undefined;
-  const timeout = timeoutOpt(options.timeout, 'timeout');
+  const timeout = optTimeout(options.timeout);
   const signal = signalOpt(options.signal);
   if (options.head !== undefined && !(options.head instanceof Uint8Array))
     fail('head', 'a Uint8Array', options.head);

@@ -460,8 +460,17 @@ export class TlsSocket extends Duplex {
       if (!this.#secure || this.#mode !== 'client' || this.#ctx.freed) return null;
       try {
         const t = this.#ctx;
-        const revoked = t.peerOcspRevocationTime();
-        const next = t.peerOcspNextUpdate();
+        // libtls reports -1 (the binding throws) for a time the response does not carry: a
+        // good response has no revocation time, nextUpdate is optional
+        const maybe = (get: () => number): number => {
+          try {
+            return get();
+          } catch {
+            return -1;
+          }
+        };
+        const revoked = maybe(() => t.peerOcspRevocationTime());
+        const next = maybe(() => t.peerOcspNextUpdate());
         this.#ocsp = {
           certStatus: t.peerOcspCertStatus(),
           crlReason: t.peerOcspCrlReason(),
