@@ -30,6 +30,18 @@ export class HttpsServer extends TlsServer {
     super({ ...tlsOptions, config: sharedConfig(tlsOptions.config, ['http/1.1']) });
     this.http = http.createServer(httpOptions ?? {}, requestListener);
     this.on('secureConnection', (socket: TlsSocket) => this.http.emit('connection', socket));
+    // node:http starts tracking its connections (closeIdleConnections(), closeAllConnections(),
+    // the headersTimeout / requestTimeout checks) on its own 'listening', and this one never
+    // listens itself: it listens when the TLS server does.
+    this.on('listening', () => this.http.emit('listening'));
+  }
+
+  /** As `https.Server.close()`: idle keep-alive connections are closed at once, then as TlsServer. */
+  override close(callback?: (err?: Error) => void): this {
+    // http.Server.close() closes the idle connections and stops the timeout checks; it never
+    // listened, so it only emits its own 'close'.
+    this.http.close();
+    return super.close(callback);
   }
 }
 

@@ -182,7 +182,11 @@ export class StreamTransport implements Transport {
 
   /** For `connectCbs`/`acceptCbs`: up to `size` queued bytes, an empty array at EOF, or WANT. */
   readonly read = (size: number): Uint8Array | typeof WANT_POLLIN => {
-    if (this.#inboundBytes === 0) return this.#ended ? new Uint8Array(0) : WANT_POLLIN;
+    if (this.#inboundBytes === 0) {
+      // a stream that failed is not a clean EOF: say why (ECONNRESET, ...) instead of "unexpected eof"
+      if (this.#error !== null) throw this.#streamError('tls_read');
+      return this.#ended ? new Uint8Array(0) : WANT_POLLIN;
+    }
     const first = this.#inbound[0] as Buffer;
     let out: Buffer;
     if (first.length <= size) {
@@ -200,11 +204,19 @@ export class StreamTransport implements Transport {
   /** For `connectCbs`/`acceptCbs`: writes the record to the stream and takes it whole. */
   readonly write = (chunk: Buffer): number => {
     if (this.#closed || this.stream.destroyed || this.stream.writableEnded) {
-      throw new TlsError('the underlying stream is closed', 'tls_write');
+      throw this.#streamError('tls_write');
     }
     this.stream.write(chunk);
     return chunk.length;
   };
+
+  /** The error for a read or write on a stream that is gone, with the stream's own error as cause. */
+  #streamError(op: string): TlsError {
+    const e = this.#error;
+    return e === null
+      ? new TlsError('the underlying stream is closed', op)
+      : new TlsError(`the underlying stream failed: ${e.message}`, op, { cause: e });
+  }
 
   wait(want: Want, ready: () => void): void {
     if (this.#closed) return;
