@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { ConfigOptions } from '../config.js';
 import { connect } from '../net.js';
 import type { TlsSocket } from '../socket.js';
-import { CliError, hostPort, readable, usage } from './util.js';
+import { CliError, configError, hostPort, readable, usage } from './util.js';
 
 export const connectHelp = `usage: libtls connect HOST:PORT [options]
 
@@ -26,7 +26,10 @@ options:
   --hash SHA256:HEX  require this peer certificate hash (pinning)
   --timeout MS       give up if not connected within MS (default 10000)
   --json             print what was negotiated as one JSON object on stdout, then close
-  -h, --help         this text`;
+  -h, --help         this text
+
+Exit status: 0 once the connection has closed, 1 on a failure (connection, verification, a
+--hash mismatch; one line on stderr says why), 2 on bad usage.`;
 
 export interface ConnectionReport {
   host: string;
@@ -44,7 +47,14 @@ export interface ConnectionReport {
     notBefore: string;
     notAfter: string;
   } | null;
-  ocsp: { certStatus: number; responseStatus: number; thisUpdate: string; nextUpdate: string | null } | null;
+  ocsp: {
+    /** libtls's words for the certificate status: 'good', 'revoked', 'unknown'. */
+    result: string | null;
+    certStatus: number;
+    responseStatus: number;
+    thisUpdate: string;
+    nextUpdate: string | null;
+  } | null;
 }
 
 export function report(s: TlsSocket, host: string, port: number, servername: string): ConnectionReport {
@@ -67,6 +77,7 @@ export function report(s: TlsSocket, host: string, port: number, servername: str
       notAfter: pc.notAfter.toISOString(),
     },
     ocsp: o && {
+      result: o.result,
       certStatus: o.certStatus,
       responseStatus: o.responseStatus,
       thisUpdate: o.thisUpdate.toISOString(),
@@ -88,7 +99,11 @@ export function formatReport(r: ConnectionReport): string {
     lines.push(`  subject   ${c.subject}`, `  issuer    ${c.issuer}`);
     lines.push(`  valid     ${c.notBefore} to ${c.notAfter}`, `  hash      ${c.hash}`);
   }
-  if (r.ocsp) lines.push(`  ocsp      status ${r.ocsp.certStatus}, this update ${r.ocsp.thisUpdate}`);
+  if (r.ocsp) {
+    const o = r.ocsp;
+    const next = o.nextUpdate ? `, next update ${o.nextUpdate}` : '';
+    lines.push(`  ocsp      ${o.result ?? `status ${o.certStatus}`} (this update ${o.thisUpdate}${next})`);
+  }
   return lines.join('\n');
 }
 
@@ -143,7 +158,14 @@ export async function runConnect(argv: string[]): Promise<number> {
     };
   }
   const servername = values.servername ?? host;
-  const socket = await connect({ host, port, servername, config, timeout });
+  let socket: TlsSocket;
+  try {
+    socket = await connect({ host, port, servername, config, timeout });
+  } catch (err) {
+    // a bad value fails when the Config is made; a bad key or CA file only when the client
+    // context is set up, after the TCP connect: either way, name the flag
+    throw configError(err, values);
+  }
   const r = report(socket, host, port, servername);
   const hash = r.peerCertificate?.hash;
   if (values.hash !== undefined && hash?.toLowerCase() !== values.hash.toLowerCase()) {

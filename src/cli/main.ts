@@ -22,9 +22,14 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+  if (name === undefined) {
+    // no command is a usage error: the help goes to stderr, stdout stays clean
+    process.stderr.write(`${help}\n`);
+    return 2;
+  }
+  if (name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${help}\n`);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   const run = commands[name];
   if (run === undefined) throw usage(`unknown command '${name}'`);
@@ -36,7 +41,16 @@ async function main(argv: string[]): Promise<number> {
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {
       const message = (err as Error).message;
       const unknown = /Unknown option '([^']+)'/.exec(message);
-      throw usage(unknown ? `unknown option '${unknown[1]}'` : (message.split('. ')[0] as string));
+      const missing = /^Option '(-[^' ]+)[^']*' argument missing/.exec(message);
+      const ambiguous = /^Option '(-[^' ]+)[^']*' argument is ambiguous/.exec(message);
+      if (unknown) throw usage(`unknown option '${unknown[1]}'`);
+      if (missing) throw usage(`option '${missing[1]}' needs a value`);
+      if (ambiguous) {
+        const o = ambiguous[1] as string;
+        throw usage(`option '${o}' needs a value (write ${o}=-VALUE for one that starts with '-')`);
+      }
+      const first = message.split(/\.\s/)[0] as string;
+      throw usage(first.charAt(0).toLowerCase() + first.slice(1));
     }
     throw err;
   }

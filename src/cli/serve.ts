@@ -8,7 +8,7 @@ import { createHttpsServer } from '../http.js';
 import { createServer, type TlsServer } from '../net.js';
 import type { TlsSocket } from '../socket.js';
 import { throwawayCertificate } from './cert.js';
-import { hostPort, readable, usage } from './util.js';
+import { configError, hostPort, readable, usage } from './util.js';
 
 export const serveHelp = `usage: libtls serve [options]
 
@@ -79,12 +79,22 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   if (values.alpn !== undefined) config.alpn = values.alpn;
 
-  const server: TlsServer = values.http
-    ? createHttpsServer({ config }, page)
-    : createServer({ config }, (socket) => {
-        socket.on('error', () => socket.destroy());
-        socket.pipe(socket);
-      });
+  let server: TlsServer;
+  try {
+    server = values.http
+      ? createHttpsServer({ config }, page)
+      : createServer({ config }, (socket) => {
+          socket.on('error', () => socket.destroy());
+          socket.pipe(socket);
+        });
+  } catch (err) {
+    throw configError(err, values);
+  }
+  const open = new Set<TlsSocket>();
+  server.on('secureConnection', (socket: TlsSocket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
   server.on('tlsClientError', (err: Error, socket: TlsSocket | null) => {
     process.stderr.write(`libtls: client ${socket?.remoteAddress ?? '?'}: ${err.message}\n`);
   });
@@ -101,8 +111,13 @@ export async function runServe(argv: string[]): Promise<number> {
   return new Promise((resolve) => {
     const stop = (): void => {
       server.close(() => resolve(0));
-      // connections that linger do not keep a stopped server alive
-      setTimeout(() => resolve(0), 2000).unref();
+      // connections that linger (an idle client, a slow handshake) do not keep a stopped server
+      // alive: after 2 s they are dropped, and the process exits even if something still waits
+      setTimeout(() => {
+        for (const socket of open) socket.destroy();
+        resolve(0);
+        setTimeout(() => process.exit(), 200).unref();
+      }, 2000).unref();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

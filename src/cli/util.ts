@@ -52,13 +52,60 @@ const REASONS: [RegExp, string][] = [
     'unknown CA: the certificate is not signed by a trusted CA',
   ],
   [/no stapled OCSP|ocsp/i, 'OCSP: no valid stapled response'],
-  [/certificate required|peer did not return a certificate/i, 'the server requires a client certificate'],
 ];
+
+/** The values of the flags that become a Config, to name the one libtls rejected. */
+export interface ConfigFlags {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  alpn?: string | undefined;
+  protocols?: string | undefined;
+  ciphers?: string | undefined;
+}
+
+/**
+ * Turns an error from making a Config or a context into a CliError naming the flag behind it
+ * (a bad --protocols string, a --cert file that is not PEM, ...); other errors pass unchanged.
+ */
+export function configError(err: unknown, f: ConfigFlags): unknown {
+  const message = (err as Error)?.message ?? String(err);
+  if (
+    (err instanceof TypeError || err instanceof RangeError) &&
+    /alpn/i.test(message) &&
+    f.alpn !== undefined
+  ) {
+    return usage(`bad --alpn '${f.alpn}': ${message}`);
+  }
+  if (!(err instanceof TlsError)) return err;
+  if (/protocols/.test(err.op) && f.protocols !== undefined) {
+    return usage(`bad --protocols '${f.protocols}': ${message}`);
+  }
+  if (err.op === 'tls_config_set_ciphers' && f.ciphers !== undefined) {
+    return usage(`bad --ciphers '${f.ciphers}': ${message}`);
+  }
+  if (/failed to (load|read) certificate/i.test(message) && f.cert !== undefined) {
+    return new CliError(`bad --cert file '${f.cert}': ${message}`);
+  }
+  if (/failed to read private key/i.test(message) && f.key !== undefined) {
+    return new CliError(`bad --key file '${f.key}': ${message} (not a PEM key, or encrypted)`);
+  }
+  if (/failed to load private key/i.test(message) && f.key !== undefined) {
+    return new CliError(`bad --key file '${f.key}': ${message} (does it match --cert?)`);
+  }
+  if (/verify memory setup|ca (file|certificates)/i.test(message) && f.ca !== undefined) {
+    return new CliError(`bad --ca file '${f.ca}': ${message} (no PEM CA certificates in it?)`);
+  }
+  return err;
+}
 
 /** One line for an error: why verification failed in plain words, else libtls's own text. */
 export function describeError(err: unknown): string {
   if (err instanceof CliError) return err.message;
   if (err instanceof TlsError) {
+    if (/certificate required|peer did not return a certificate/i.test(err.message)) {
+      return `the server requires a client certificate (--cert and --key): ${err.message}`;
+    }
     const reason = REASONS.find(([re]) => re.test(err.message));
     if (reason && (err.op === 'tls_handshake' || err.op === 'tls_read')) {
       return `certificate verification failed: ${reason[1]} (${err.message})`;
@@ -71,7 +118,11 @@ export function describeError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ECONNREFUSED')
     return `connection refused (${e.message.replace(/^connect ECONNREFUSED /, '')})`;
-  if (e?.code === 'ENOTFOUND') return `cannot resolve host: ${e.message}`;
-  if (e?.code === 'EADDRINUSE') return `address already in use: ${e.message}`;
+  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') {
+    const host = (e as { hostname?: string }).hostname;
+    return host ? `cannot resolve host '${host}' (${e.code})` : `cannot resolve host: ${e.message}`;
+  }
+  if (e?.code === 'EADDRINUSE')
+    return `address already in use (${e.message.replace(/^.*address already in use /, '')})`;
   return e?.message ?? String(err);
 }
