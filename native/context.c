@@ -903,16 +903,23 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
-#define OCSP_NUM(name, fn, message)                                                                 \
+/*
+ * OCSP numbers: -1 before any response was processed is a TlsError; after one, -1 means the
+ * response does not carry that value (no revocation time for a good certificate, no nextUpdate)
+ * and becomes null (API rule 5).
+ */
+#define OCSP_NUM(name, fn)                                                                         \
   static napi_value name(napi_env env, napi_callback_info info) {                                  \
     ARGS(1);                                                                                       \
     lt_ctx *c;                                                                                     \
     TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
     TRY(ocsp_ready(env, c, #fn));                                                                  \
     int64_t v = (int64_t)fn(c->tls);                                                               \
-    if (v == -1)                                                                                   \
-      return lt_throw_tls(env, #fn, message);                                                      \
-    return lt_int(env, v);                                                                         \
+    if (v != -1)                                                                                   \
+      return lt_int(env, v);                                                                       \
+    if (tls_peer_ocsp_result(c->tls) == NULL)                                                      \
+      return lt_throw_tls(env, #fn, "no OCSP response has been processed");                        \
+    return lt_string_or_null(env, NULL);                                                           \
   }
 
 #define OCSP_STR(name, fn)                                                                         \
@@ -924,14 +931,12 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     return lt_string_or_null(env, fn(c->tls));                                                     \
   }
 
-#define NO_OCSP "no OCSP response has been processed"
-OCSP_NUM(peer_ocsp_cert_status, tls_peer_ocsp_cert_status, NO_OCSP)
-OCSP_NUM(peer_ocsp_crl_reason, tls_peer_ocsp_crl_reason, NO_OCSP)
-OCSP_NUM(peer_ocsp_response_status, tls_peer_ocsp_response_status, NO_OCSP)
-OCSP_NUM(peer_ocsp_next_update, tls_peer_ocsp_next_update, NO_OCSP)
-OCSP_NUM(peer_ocsp_this_update, tls_peer_ocsp_this_update, NO_OCSP)
-OCSP_NUM(peer_ocsp_revocation_time, tls_peer_ocsp_revocation_time,
-         "no revocation time: the certificate is not revoked, or no OCSP response was processed")
+OCSP_NUM(peer_ocsp_cert_status, tls_peer_ocsp_cert_status)
+OCSP_NUM(peer_ocsp_crl_reason, tls_peer_ocsp_crl_reason)
+OCSP_NUM(peer_ocsp_response_status, tls_peer_ocsp_response_status)
+OCSP_NUM(peer_ocsp_next_update, tls_peer_ocsp_next_update)
+OCSP_NUM(peer_ocsp_this_update, tls_peer_ocsp_this_update)
+OCSP_NUM(peer_ocsp_revocation_time, tls_peer_ocsp_revocation_time)
 OCSP_STR(peer_ocsp_result, tls_peer_ocsp_result)
 OCSP_STR(peer_ocsp_url, tls_peer_ocsp_url)
 

@@ -104,12 +104,12 @@ export interface Native {
   tlsPeerCertNotAfter(t: TlsHandle): number;
   tlsPeerCertChainPem(t: TlsHandle): string | null;
   tlsOcspProcessResponse(t: TlsHandle, b: Bytes): void;
-  tlsPeerOcspCertStatus(t: TlsHandle): number;
-  tlsPeerOcspCrlReason(t: TlsHandle): number;
-  tlsPeerOcspResponseStatus(t: TlsHandle): number;
-  tlsPeerOcspNextUpdate(t: TlsHandle): number;
-  tlsPeerOcspThisUpdate(t: TlsHandle): number;
-  tlsPeerOcspRevocationTime(t: TlsHandle): number;
+  tlsPeerOcspCertStatus(t: TlsHandle): number | null;
+  tlsPeerOcspCrlReason(t: TlsHandle): number | null;
+  tlsPeerOcspResponseStatus(t: TlsHandle): number | null;
+  tlsPeerOcspNextUpdate(t: TlsHandle): number | null;
+  tlsPeerOcspThisUpdate(t: TlsHandle): number | null;
+  tlsPeerOcspRevocationTime(t: TlsHandle): number | null;
   tlsPeerOcspResult(t: TlsHandle): string | null;
   tlsPeerOcspUrl(t: TlsHandle): string | null;
 

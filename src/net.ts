@@ -70,6 +70,7 @@ function whenSecure(
   what: string,
   timeout: number | undefined,
   signal: AbortSignal | undefined,
+  reported = timeout,
 ): Promise<TlsSocket> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -92,7 +93,7 @@ function whenSecure(
     socket.once('secure', onSecure);
     if (timeout !== undefined) {
       timer = setTimeout(
-        () => done(new TlsError(`${what} timed out after ${timeout} ms`, 'tls_handshake')),
+        () => done(new TlsError(`${what} timed out after ${reported} ms`, 'tls_handshake')),
         timeout,
       );
     }
@@ -173,8 +174,8 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
         allowHalfOpen: options.allowHalfOpen ?? false,
         mode: 'client',
       });
-      const left = timeout === undefined ? undefined : Math.max(0, timeout - (Date.now() - started));
-      whenSecure(socket, `the TLS handshake with ${host}:${port}`, left, signal).then(resolve, reject);
+      const left = timeout === undefined ? undefined : Math.max(1, timeout - (Date.now() - started));
+      whenSecure(socket, `connecting to ${host}:${port}`, left, signal, timeout).then(resolve, reject);
     });
   });
 }

@@ -3,7 +3,7 @@
 // repeated, with the same data, once the transport says it may progress.
 import { Duplex } from 'node:stream';
 import type { Config } from './config.js';
-import { WANT_POLLIN, WANT_POLLOUT } from './constants.js';
+import { OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { TlsError } from './errors.js';
 import type { Tls } from './tls.js';
 import type { Transport } from './transport.js';
@@ -24,8 +24,8 @@ export interface PeerCertificate {
 export interface OcspInfo {
   /** `OCSP_CERT_GOOD`, `OCSP_CERT_REVOKED` or `OCSP_CERT_UNKNOWN`. */
   certStatus: number;
-  /** `CRL_REASON_*` when revoked. */
-  crlReason: number;
+  /** `CRL_REASON_*` when revoked, else null. */
+  crlReason: number | null;
   /** `OCSP_RESPONSE_*`. */
   responseStatus: number;
   thisUpdate: Date;
@@ -460,24 +460,15 @@ export class TlsSocket extends Duplex {
       if (!this.#secure || this.#mode !== 'client' || this.#ctx.freed) return null;
       try {
         const t = this.#ctx;
-        // libtls reports -1 (the binding throws) for a time the response does not carry: a
-        // good response has no revocation time, nextUpdate is optional
-        const maybe = (get: () => number): number => {
-          try {
-            return get();
-          } catch {
-            return -1;
-          }
-        };
-        const revoked = maybe(() => t.peerOcspRevocationTime());
-        const next = maybe(() => t.peerOcspNextUpdate());
+        const date = (seconds: number | null): Date | null =>
+          seconds === null ? null : new Date(seconds * 1000);
         this.#ocsp = {
-          certStatus: t.peerOcspCertStatus(),
+          certStatus: t.peerOcspCertStatus() ?? OCSP_CERT_UNKNOWN,
           crlReason: t.peerOcspCrlReason(),
-          responseStatus: t.peerOcspResponseStatus(),
-          thisUpdate: new Date(t.peerOcspThisUpdate() * 1000),
-          nextUpdate: next > 0 ? new Date(next * 1000) : null,
-          revocationTime: revoked > 0 ? new Date(revoked * 1000) : null,
+          responseStatus: t.peerOcspResponseStatus() ?? -1,
+          thisUpdate: date(t.peerOcspThisUpdate()) ?? new Date(0),
+          nextUpdate: date(t.peerOcspNextUpdate()),
+          revocationTime: date(t.peerOcspRevocationTime()),
           result: t.peerOcspResult(),
           url: t.peerOcspUrl(),
         };

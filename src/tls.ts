@@ -304,27 +304,36 @@ export class Tls {
     native.tlsOcspProcessResponse(this.#handle, toBytes(response, 'response'));
   }
 
-  peerOcspCertStatus(): number {
+  // The numbers below throw before a response was processed; afterwards a value the response
+  // does not carry (a revocation time for a good certificate, an absent nextUpdate) is null.
+
+  /** `OCSP_CERT_GOOD`, `OCSP_CERT_REVOKED` or `OCSP_CERT_UNKNOWN`. */
+  peerOcspCertStatus(): number | null {
     return native.tlsPeerOcspCertStatus(this.#handle);
   }
 
-  peerOcspCrlReason(): number {
+  /** `CRL_REASON_*` of a revoked certificate. */
+  peerOcspCrlReason(): number | null {
     return native.tlsPeerOcspCrlReason(this.#handle);
   }
 
-  peerOcspResponseStatus(): number {
+  /** `OCSP_RESPONSE_*`. */
+  peerOcspResponseStatus(): number | null {
     return native.tlsPeerOcspResponseStatus(this.#handle);
   }
 
-  peerOcspNextUpdate(): number {
+  /** Epoch seconds, or null when the response has no nextUpdate. */
+  peerOcspNextUpdate(): number | null {
     return native.tlsPeerOcspNextUpdate(this.#handle);
   }
 
-  peerOcspThisUpdate(): number {
+  /** Epoch seconds. */
+  peerOcspThisUpdate(): number | null {
     return native.tlsPeerOcspThisUpdate(this.#handle);
   }
 
-  peerOcspRevocationTime(): number {
+  /** Epoch seconds, or null when the certificate is not revoked. */
+  peerOcspRevocationTime(): number | null {
     return native.tlsPeerOcspRevocationTime(this.#handle);
   }
 

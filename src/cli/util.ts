@@ -113,7 +113,7 @@ export function describeError(err: unknown): string {
     if (/failed to (load|read) (certificate|private key)|PEM|DECODER/i.test(err.message)) {
       return `bad certificate or key: ${err.message}`;
     }
-    return `${err.op}: ${err.message}`;
+    return /timed out/.test(err.message) ? err.message : `${err.op}: ${err.message}`;
   }
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ECONNREFUSED')
