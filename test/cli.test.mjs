@@ -3,29 +3,32 @@
 // by a timeout, and killed in a finally (or by the after hook if a test dies first).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { freePort, opensslServer, pem, pki } from './helpers.mjs';
+import {
+  certArgs,
+  freePort,
+  opensslServer,
+  pem,
+  pki,
+  root,
+  sha256,
+  silentTcpServer,
+  tempDir,
+  until,
+} from './helpers.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const MAIN = path.join(here, '..', 'dist', 'cli', 'main.js');
-const EXAMPLES = path.join(here, '..', 'examples');
-const tmp = mkdtempSync(`${os.tmpdir()}/libtls-`);
-const missing = path.join(tmp, 'missing.pem');
-const serverHash = `SHA256:${createHash('sha256')
-  .update(new X509Certificate(pem('server.crt')).raw)
-  .digest('hex')}`;
+const MAIN = path.join(root, 'dist', 'cli', 'main.js');
+const EXAMPLES = path.join(root, 'examples');
+const missing = path.join(tempDir(after), 'missing.pem');
+const serverHash = `SHA256:${sha256(new X509Certificate(pem('server.crt')).raw)}`;
 const WRONG_PIN = `SHA256:${'0'.repeat(64)}`;
 
 const live = new Set();
 after(() => {
   for (const p of live) p.kill('SIGKILL');
-  rmSync(tmp, { recursive: true, force: true });
 });
 
 /** Spawns a process, collects its output; `stop()` kills it (if still running) and waits. */
@@ -72,14 +75,20 @@ async function run(cmd, args, { input = '', timeout = 15_000, env } = {}) {
 
 const libtls = (args, opts) => run(process.execPath, [MAIN, ...args], opts);
 
-/** Waits (bounded) until `pred()` is true. */
-async function until(pred, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+/** Runs `fn(peer)` against a fresh `opensslServer(args, options)` (`options` may be left out), then kills it. */
+async function withOpenssl(args, options, fn) {
+  if (typeof options === 'function') [options, fn] = [{}, options];
+  const peer = await opensslServer(args, options);
+  try {
+    return await fn(peer);
+  } finally {
+    await peer.kill();
   }
 }
+
+/** `libtls connect 127.0.0.1:PORT --ca ca.crt ARGS`: a client that trusts the test CA. */
+const connectTo = (port, args = [], opts) =>
+  libtls(['connect', `127.0.0.1:${port}`, '--ca', pki('ca.crt'), ...args], opts);
 
 /** Asserts a failure: the exit code, and exactly one stderr line matching `re`, no stack trace. */
 function assertFails(r, code, re) {
@@ -107,18 +116,26 @@ async function serve(args) {
   }
 }
 
+/** `libtls serve --port 0 --cert CERT --key KEY`, for input it refuses (else it keeps serving). */
+const serveWith = (cert, key) => libtls(['serve', '--port', '0', '--cert', cert, '--key', key]);
+
+/** Sends SIGTERM to a `serve()` process and asserts that it exits 0 by itself. */
+async function assertExitsOnSigterm(s) {
+  s.proc.kill('SIGTERM');
+  const e = await s.exited;
+  assert.deepEqual([e.code, e.signal], [0, null], s.stderr());
+}
+
 /** `curl` with a bounded time; stdout is the body, then a last line `HTTP <code> <content-type>`. */
 function curl(args) {
   return run('curl', ['-sS', '--max-time', '10', ...args, '-w', '\nHTTP %{http_code} %{content_type}']);
 }
 
 describe('libtls connect against openssl s_server', () => {
-  test('reports version, cipher and peer subject on stderr and pipes stdin to the server and back', async () => {
-    const peer = await opensslServer(['-rev']); // s_server -rev sends every line back reversed
-    try {
-      const r = await libtls(['connect', `127.0.0.1:${peer.port}`, '--ca', pki('ca.crt')], {
-        input: 'hello libtls\n',
-      });
+  test('reports version, cipher and peer subject on stderr and pipes stdin to the server and back', () =>
+    withOpenssl(['-rev'], async (peer) => {
+      // s_server -rev sends every line back reversed
+      const r = await connectTo(peer.port, [], { input: 'hello libtls\n' });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /^connected to 127\.0\.0\.1:\d+ \(127\.0\.0\.1\)$/m);
       assert.match(r.stderr, /^ {2}protocol {2}TLSv1\.3$/m);
@@ -127,14 +144,10 @@ describe('libtls connect against openssl s_server', () => {
       assert.match(r.stderr, /^ {2}issuer {4}\/CN=libtls test root CA$/m);
       assert.ok(r.stderr.includes(`  hash      ${serverHash}`), r.stderr);
       assert.equal(r.stdout, 'sltbil olleh\n');
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('--json prints one parseable object with the version, cipher and the hash of the server DER', async () => {
-    const peer = await opensslServer();
-    try {
+  test('--json prints one parseable object with the version, cipher and the hash of the server DER', () =>
+    withOpenssl([], async (peer) => {
       const r = await libtls(['connect', `localhost:${peer.port}`, '--ca', pki('ca.crt'), '--json']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stderr, '');
@@ -149,19 +162,11 @@ describe('libtls connect against openssl s_server', () => {
       assert.equal(j.peerCertificate.subject, '/CN=localhost');
       assert.equal(j.peerCertificate.hash, serverHash);
       assert.equal(j.ocsp, null);
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('--hash with the right pin connects, with a wrong pin exits 1 naming both hashes', async () => {
-    const peer = await opensslServer([], { naccept: 2 });
-    try {
-      const ok = await libtls([
-        'connect',
-        `127.0.0.1:${peer.port}`,
-        '--ca',
-        pki('ca.crt'),
+  test('--hash with the right pin connects, with a wrong pin exits 1 naming both hashes', () =>
+    withOpenssl([], { naccept: 2 }, async (peer) => {
+      const ok = await connectTo(peer.port, [
         '--hash',
         serverHash.replace(/[0-9a-f]{64}$/, (hex) => hex.toUpperCase()), // hex in any case
         '--json',
@@ -169,89 +174,44 @@ describe('libtls connect against openssl s_server', () => {
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(JSON.parse(ok.stdout).peerCertificate.hash, serverHash);
 
-      const bad = await libtls([
-        'connect',
-        `127.0.0.1:${peer.port}`,
-        '--ca',
-        pki('ca.crt'),
-        '--hash',
-        WRONG_PIN,
-      ]);
+      const bad = await connectTo(peer.port, ['--hash', WRONG_PIN]);
       assertFails(bad, 1, /does not match/);
       assert.ok(bad.stderr.includes(serverHash) && bad.stderr.includes(WRONG_PIN), bad.stderr);
       assert.equal(bad.stdout, '');
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('--alpn offers protocols and reports the one the server selected', async () => {
-    const peer = await opensslServer(['-alpn', 'zz,h2']);
-    try {
-      const r = await libtls([
-        'connect',
-        `127.0.0.1:${peer.port}`,
-        '--ca',
-        pki('ca.crt'),
-        '--alpn',
-        'h2,http/1.1',
-        '--json',
-      ]);
+  test('--alpn offers protocols and reports the one the server selected', () =>
+    withOpenssl(['-alpn', 'zz,h2'], async (peer) => {
+      const r = await connectTo(peer.port, ['--alpn', 'h2,http/1.1', '--json']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout).alpn, 'h2');
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('--protocols tlsv1.2 negotiates TLS 1.2', async () => {
-    const peer = await opensslServer();
-    try {
-      const r = await libtls([
-        'connect',
-        `127.0.0.1:${peer.port}`,
-        '--ca',
-        pki('ca.crt'),
-        '--protocols',
-        'tlsv1.2',
-        '--json',
-      ]);
+  test('--protocols tlsv1.2 negotiates TLS 1.2', () =>
+    withOpenssl([], async (peer) => {
+      const r = await connectTo(peer.port, ['--protocols', 'tlsv1.2', '--json']);
       assert.equal(r.code, 0, r.stderr);
       const j = JSON.parse(r.stdout);
       assert.equal(j.version, 'TLSv1.2');
       assert.match(j.cipher, /^ECDHE-/);
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('--servername is sent as SNI and verified (the server picks its certificate by it)', async () => {
+  test('--servername is sent as SNI and verified (the server picks its certificate by it)', () =>
     // default certificate: server.crt (localhost); for SNI other.test: other.crt
-    const peer = await opensslServer(
+    withOpenssl(
       ['-servername', 'other.test', '-cert2', pki('other.crt'), '-key2', pki('other.key')],
       { naccept: 2 },
-    );
-    try {
-      const a = await libtls([
-        'connect',
-        `127.0.0.1:${peer.port}`,
-        '--ca',
-        pki('ca.crt'),
-        '--servername',
-        'other.test',
-        '--json',
-      ]);
-      assert.equal(a.code, 0, a.stderr);
-      const j = JSON.parse(a.stdout);
-      assert.equal(j.servername, 'other.test');
-      assert.equal(j.peerCertificate.subject, '/CN=other.test');
-      const b = await libtls(['connect', `127.0.0.1:${peer.port}`, '--ca', pki('ca.crt'), '--json']);
-      assert.equal(b.code, 0, b.stderr);
-      assert.equal(JSON.parse(b.stdout).peerCertificate.subject, '/CN=localhost');
-    } finally {
-      await peer.kill();
-    }
-  });
+      async (peer) => {
+        const a = await connectTo(peer.port, ['--servername', 'other.test', '--json']);
+        assert.equal(a.code, 0, a.stderr);
+        const j = JSON.parse(a.stdout);
+        assert.equal(j.servername, 'other.test');
+        assert.equal(j.peerCertificate.subject, '/CN=other.test');
+        const b = await connectTo(peer.port, ['--json']);
+        assert.equal(b.code, 0, b.stderr);
+        assert.equal(JSON.parse(b.stdout).peerCertificate.subject, '/CN=localhost');
+      },
+    ));
 
   test('exits 0 when the server closes the connection, with stdin still open', async () => {
     const peer = await opensslServer(['-www']); // answers one GET, then close_notify
@@ -269,37 +229,29 @@ describe('libtls connect against openssl s_server', () => {
   });
 
   test('--timeout gives up on a server that never answers the handshake', async () => {
-    const conns = new Set();
-    const silent = net.createServer((c) => conns.add(c.on('error', () => {}))); // accepts TCP, says nothing
-    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silent = await silentTcpServer(); // accepts TCP, says nothing
     try {
       const started = Date.now();
-      const r = await libtls(['connect', `127.0.0.1:${silent.address().port}`, '--timeout', '300']);
+      const r = await libtls(['connect', `127.0.0.1:${silent.port}`, '--timeout', '300']);
       assertFails(r, 1, /^libtls: connecting to 127\.0\.0\.1:\d+ timed out after 300 ms$/m);
       assert.ok(Date.now() - started < 5000);
     } finally {
-      for (const c of conns) c.destroy();
-      silent.close();
+      await silent.close();
     }
   });
 
-  test('--muststaple connects to a server stapling a good OCSP response and reports it', async () => {
-    const peer = await opensslServer(['-status_file', pki('ocsp-good.der')], { naccept: 2 });
-    try {
-      const args = ['connect', `127.0.0.1:${peer.port}`, '--ca', pki('ca.crt'), '--muststaple'];
-      const r = await libtls([...args, '--json']);
+  test('--muststaple connects to a server stapling a good OCSP response and reports it', () =>
+    withOpenssl(['-status_file', pki('ocsp-good.der')], { naccept: 2 }, async (peer) => {
+      const r = await connectTo(peer.port, ['--muststaple', '--json']);
       assert.equal(r.code, 0, r.stderr);
       const o = JSON.parse(r.stdout).ocsp;
       assert.equal(o.result, 'good');
       assert.equal(o.certStatus, 0); // OCSP_CERT_GOOD
       assert.match(o.thisUpdate, /^\d{4}-\d\d-\d\dT/);
-      const text = await libtls(args);
+      const text = await connectTo(peer.port, ['--muststaple']);
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stderr, /^ {2}ocsp {6}good \(this update \d{4}-.*, next update \d{4}-.*\)$/m);
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 });
 
 describe('libtls connect explains a failed verification in one line', () => {
@@ -309,13 +261,13 @@ describe('libtls connect explains a failed verification in one line', () => {
   const cases = [
     [
       'an expired certificate',
-      ['-cert', pki('expired.crt'), '-key', pki('expired.key')],
+      certArgs('expired'),
       [],
       verify('the certificate has expired', 'certificate verification failed: certificate has expired'),
     ],
     [
       'a certificate not yet valid',
-      ['-cert', pki('notyet.crt'), '-key', pki('notyet.key')],
+      certArgs('notyet'),
       [],
       verify('the certificate is not yet valid', '.*certificate is not yet valid'),
     ],
@@ -327,13 +279,13 @@ describe('libtls connect explains a failed verification in one line', () => {
     ],
     [
       'a self-signed certificate (unknown CA)',
-      ['-cert', pki('selfsigned.crt'), '-key', pki('selfsigned.key')],
+      certArgs('selfsigned'),
       [],
       verify('unknown CA: the certificate is not signed by a trusted CA', '.*self-signed certificate'),
     ],
     [
       'a revoked certificate (stapled OCSP response)',
-      ['-cert', pki('revoked.crt'), '-key', pki('revoked.key'), '-status_file', pki('ocsp-revoked.der')],
+      [...certArgs('revoked'), '-status_file', pki('ocsp-revoked.der')],
       [],
       verify('the certificate has been revoked', 'ocsp verify failed: revoked cert - keyCompromise'),
     ],
@@ -345,36 +297,27 @@ describe('libtls connect explains a failed verification in one line', () => {
     ],
   ];
   for (const [what, serverArgs, clientArgs, re] of cases) {
-    test(`${what} fails with exit 1 and says why`, async () => {
-      const peer = await opensslServer(serverArgs);
-      try {
-        const r = await libtls(['connect', `127.0.0.1:${peer.port}`, '--ca', pki('ca.crt'), ...clientArgs]);
+    test(`${what} fails with exit 1 and says why`, () =>
+      withOpenssl(serverArgs, async (peer) => {
+        const r = await connectTo(peer.port, clientArgs);
         assertFails(r, 1, re);
         assert.equal(r.stdout, '');
-      } finally {
-        await peer.kill();
-      }
-    });
+      }));
   }
 
-  test('a server from a CA that is not trusted (no --ca: the system bundle) is an unknown CA', async () => {
-    const peer = await opensslServer();
-    try {
+  test('a server from a CA that is not trusted (no --ca: the system bundle) is an unknown CA', () =>
+    withOpenssl([], async (peer) => {
       const r = await libtls(['connect', `localhost:${peer.port}`], { timeout: 10_000 });
       assertFails(
         r,
         1,
         /certificate verification failed: unknown CA: .*\(certificate verification failed: unable to get local issuer certificate\)$/,
       );
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('a server that requires a client certificate is reported as such', async () => {
-    const peer = await opensslServer(['-Verify', '1', '-CAfile', pki('ca.crt')]);
-    try {
-      const r = await libtls(['connect', `127.0.0.1:${peer.port}`, '--ca', pki('ca.crt')]);
+  test('a server that requires a client certificate is reported as such', () =>
+    withOpenssl(['-Verify', '1', '-CAfile', pki('ca.crt')], async (peer) => {
+      const r = await connectTo(peer.port);
       // TLS 1.3: the client's handshake completes (the report is printed), the server's alert
       // comes with the first read: then one error line, last
       assert.equal(r.code, 1, r.stderr);
@@ -389,34 +332,17 @@ describe('libtls connect explains a failed verification in one line', () => {
         lines.at(-1),
         /^libtls: the server requires a client certificate \(--cert and --key\): .*certificate required$/,
       );
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
-  test('--cert and --key authenticate the client to a server that requires it', async () => {
-    const peer = await opensslServer(['-Verify', '1', '-CAfile', pki('ca.crt'), '-rev']);
-    try {
-      const r = await libtls(
-        [
-          'connect',
-          `127.0.0.1:${peer.port}`,
-          '--ca',
-          pki('ca.crt'),
-          '--cert',
-          pki('client.crt'),
-          '--key',
-          pki('client.key'),
-        ],
-        { input: 'abc\n' },
-      );
+  test('--cert and --key authenticate the client to a server that requires it', () =>
+    withOpenssl(['-Verify', '1', '-CAfile', pki('ca.crt'), '-rev'], async (peer) => {
+      const r = await connectTo(peer.port, ['--cert', pki('client.crt'), '--key', pki('client.key')], {
+        input: 'abc\n',
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'cba\n');
       assert.match(peer.output(), /^Peer certificate: CN ?= ?libtls test client$/m);
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 });
 
 describe('bad input: one clear line on stderr and the right exit code', () => {
@@ -459,37 +385,21 @@ describe('bad input: one clear line on stderr and the right exit code', () => {
       new RegExp(`cannot read --key file '${quoted}': no such file`),
     );
     assertFails(
-      await libtls(['serve', '--port', '0', '--cert', missing, '--key', pki('server.key')]),
+      await serveWith(missing, pki('server.key')),
       1,
       new RegExp(`cannot read --cert file '${quoted}': no such file`),
     );
   });
 
   test('a --cert file that is not a PEM certificate exits 1 and names it', async () => {
-    const r = await libtls(['serve', '--port', '0', '--cert', pki('server.key'), '--key', pki('server.key')]);
+    const r = await serveWith(pki('server.key'), pki('server.key'));
     assertFails(r, 1, /bad --cert file '.*server\.key': failed to load certificate/);
   });
 
   test('a --key file that is not a key, or not the key of --cert, exits 1 and names it', async () => {
-    const notKey = await libtls([
-      'serve',
-      '--port',
-      '0',
-      '--cert',
-      pki('server.crt'),
-      '--key',
-      pki('server.crt'),
-    ]);
+    const notKey = await serveWith(pki('server.crt'), pki('server.crt'));
     assertFails(notKey, 1, /bad --key file '.*server\.crt': failed to read private key/);
-    const other = await libtls([
-      'serve',
-      '--port',
-      '0',
-      '--cert',
-      pki('server.crt'),
-      '--key',
-      pki('other.key'),
-    ]);
+    const other = await serveWith(pki('server.crt'), pki('other.key'));
     assertFails(
       other,
       1,
@@ -497,37 +407,15 @@ describe('bad input: one clear line on stderr and the right exit code', () => {
     );
   });
 
-  test('connect names a --cert, --key or --ca file that libtls cannot use', async () => {
-    const peer = await opensslServer([], { naccept: 3 });
-    try {
-      const at = `127.0.0.1:${peer.port}`;
-      const ca = ['--ca', pki('ca.crt')];
-      const cert = await libtls([
-        'connect',
-        at,
-        ...ca,
-        '--cert',
-        pki('client.key'),
-        '--key',
-        pki('client.key'),
-      ]);
+  test('connect names a --cert, --key or --ca file that libtls cannot use', () =>
+    withOpenssl([], { naccept: 3 }, async (peer) => {
+      const cert = await connectTo(peer.port, ['--cert', pki('client.key'), '--key', pki('client.key')]);
       assertFails(cert, 1, /bad --cert file '.*client\.key': failed to load certificate/);
-      const key = await libtls([
-        'connect',
-        at,
-        ...ca,
-        '--cert',
-        pki('client.crt'),
-        '--key',
-        pki('client.crt'),
-      ]);
+      const key = await connectTo(peer.port, ['--cert', pki('client.crt'), '--key', pki('client.crt')]);
       assertFails(key, 1, /bad --key file '.*client\.crt': failed to read private key/);
-      const badCa = await libtls(['connect', at, '--ca', pki('server.key')]);
+      const badCa = await libtls(['connect', `127.0.0.1:${peer.port}`, '--ca', pki('server.key')]);
       assertFails(badCa, 1, /bad --ca file '.*server\.key': .*\(no PEM CA certificates in it\?\)$/);
-    } finally {
-      await peer.kill();
-    }
-  });
+    }));
 
   test('bad --protocols, --ciphers and --alpn values exit 2 and name the flag', async () => {
     const at = `127.0.0.1:${await freePort()}`;
@@ -640,14 +528,12 @@ describe('libtls serve', () => {
       assert.ok(pinned.stderr.includes(`  hash      ${s.hash}`), pinned.stderr);
 
       // without --noverify, the self-signed certificate is an unknown CA
-      const unverified = await libtls(['connect', `127.0.0.1:${s.port}`, '--ca', pki('ca.crt')]);
+      const unverified = await connectTo(s.port);
       assertFails(unverified, 1, /unknown CA/);
       const wrongPin = await libtls(['connect', `127.0.0.1:${s.port}`, '--noverify', '--hash', WRONG_PIN]);
       assertFails(wrongPin, 1, /does not match/);
 
-      s.proc.kill('SIGTERM');
-      const e = await s.exited;
-      assert.deepEqual([e.code, e.signal], [0, null], s.stderr());
+      await assertExitsOnSigterm(s);
     } finally {
       await client?.stop();
       await s.stop();
@@ -665,9 +551,7 @@ describe('libtls serve', () => {
       assert.match(r.stdout, /TLSv1\.3 with TLS_[A-Z0-9_]+, ALPN http\/1\.1, from 127\.0\.0\.1/);
       assert.match(r.stdout, /<p>GET \/<\/p>/);
 
-      s.proc.kill('SIGTERM');
-      const e = await s.exited;
-      assert.deepEqual([e.code, e.signal], [0, null], s.stderr());
+      await assertExitsOnSigterm(s);
     } finally {
       await s.stop();
     }
@@ -714,9 +598,7 @@ describe('libtls serve', () => {
       const again = await curl([...resolve, '--cacert', pki('ca.crt'), url]);
       assert.match(again.stdout, /\nHTTP 200 /);
 
-      s.proc.kill('SIGTERM');
-      const e = await s.exited;
-      assert.deepEqual([e.code, e.signal], [0, null], s.stderr());
+      await assertExitsOnSigterm(s);
     } finally {
       await s.stop();
     }
@@ -730,9 +612,7 @@ describe('libtls serve', () => {
     try {
       await until(() => idle.stderr().includes('  protocol  TLSv1.3'), 'the idle client');
       const t0 = Date.now();
-      s.proc.kill('SIGTERM');
-      const e = await s.exited;
-      assert.deepEqual([e.code, e.signal], [0, null], s.stderr());
+      await assertExitsOnSigterm(s);
       assert.ok(Date.now() - t0 < 5000, `serve took ${Date.now() - t0} ms to stop`);
       const c = await idle.exited; // its connection is gone with the server
       assert.equal(c.signal, null);

@@ -1,8 +1,12 @@
 // Shared test helpers: fixture paths, real peers (openssl, gnutls) on 127.0.0.1, and drivers for
 // the non-blocking 1:1 API. Every wait is bounded in time.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as L from '../dist/index.js';
@@ -10,9 +14,113 @@ import * as L from '../dist/index.js';
 export { L };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository's root directory (dist/, examples/ and test/ are below it). */
+export const root = path.join(here, '..');
+/** The file: URL of this module, for child processes' code to import the helpers from. */
+export const helpersUrl = import.meta.url;
 /** Absolute path of a file of the test PKI (made by test/fixtures/make-pki.sh). */
 export const pki = (name) => path.join(here, 'fixtures', 'pki', name);
+/** The bytes of a file of the test PKI (PEM or DER). */
 export const pem = (name) => readFileSync(pki(name));
+/** `openssl s_server`/`s_client` arguments for the test PKI's `name`.crt and `name`.key. */
+export const certArgs = (name) => ['-cert', pki(`${name}.crt`), '-key', pki(`${name}.key`)];
+
+// ---- time, promises and hashes ----
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The SHA-256 of `data` as lowercase hex. */
+export const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/** The outcome of a promise as `{ value }` or `{ error }`; never rejects. */
+export const settle = (p) =>
+  p.then(
+    (value) => ({ value }),
+    (error) => ({ error }),
+  );
+
+/**
+ * `promise`'s value, or a rejection naming `what` if it has not settled within `ms` (the timer does
+ * not outlive the race).
+ */
+export async function within(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `promise`'s value, or `fallback` if it has not settled within `ms` (the timer does not outlive the race). */
+export async function raceTimeout(promise, ms, fallback) {
+  let timer;
+  const t = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms, fallback);
+  });
+  try {
+    return await Promise.race([promise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits (bounded by `ms`, checking every 10 ms) until `pred()` is true; returns whether it became true. */
+export async function waitFor(pred, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+/** As waitFor, but throws an Error naming `what` if `pred()` is still false after `ms`. */
+export async function until(pred, what, ms = 10_000) {
+  if (!(await waitFor(pred, ms))) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+// ---- files and fds ----
+
+/**
+ * A fresh directory `libtls-XXXXXX` under the system temp dir; `cleanup(remove)` registers its
+ * removal: pass node:test's `after` (at file or describe level) or any function that keeps `remove`
+ * for later.
+ */
+export function tempDir(cleanup) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'libtls-'));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Number of open fds of this process. */
+export function openFds() {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Calls `fn(a, b)` (sync or async) with both ends of a fresh socketpair, then closes them. */
+export async function withSocketpair(fn) {
+  const [a, b] = L.socketpair();
+  try {
+    return await fn(a, b);
+  } finally {
+    closeSync(a);
+    closeSync(b);
+  }
+}
+
+// ---- TCP ----
+
+/** Starts `server` (a net, tls, http(s) or libtls server) on `host`, any port; resolves (bounded) with the port. */
+export async function listen(server, host = '127.0.0.1') {
+  server.listen(0, host);
+  await within(once(server, 'listening'), 5000, 'listen');
+  return server.address().port;
+}
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {
@@ -39,9 +147,67 @@ export async function waitForPort(port, ms = 5000, host = '127.0.0.1') {
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
+
+/** A connected client fd to 127.0.0.1:port, taken over (L.takeFd) from a Node socket right on 'connect'. */
+export async function tcpFd(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('error', reject);
+    s.once('connect', () => {
+      try {
+        resolve(L.takeFd(s));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+/**
+ * A TCP listener on 127.0.0.1 that accepts and never answers. Returns { server, sockets (open now),
+ * got (the chunks received), port, close() (destroys the sockets, closes the server) }.
+ */
+export async function silentTcpServer() {
+  const sockets = new Set();
+  const got = [];
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('data', (d) => got.push(d));
+    s.on('error', () => {});
+    s.on('end', () => s.destroy());
+    s.on('close', () => sockets.delete(s));
+  });
+  const port = await listen(server);
+  return {
+    server,
+    sockets,
+    got,
+    port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** Reads `stream` until 'end' (bounded by `ms`), resolving with the bytes; rejects on 'error'. */
+export function readAll(stream, ms = 5000, what = 'end of stream') {
+  const parts = [];
+  stream.on('data', (d) => parts.push(d));
+  return within(
+    new Promise((resolve, reject) => {
+      stream.once('end', () => resolve(Buffer.concat(parts)));
+      stream.once('error', reject);
+    }),
+    ms,
+    what,
+  );
+}
+
+// ---- peer processes ----
 
 /**
  * Starts a peer process (e.g. openssl s_server) and collects its output. `ready(output)` says when
@@ -69,7 +235,7 @@ export async function startPeer(cmd, args, { port, ready, ms = 8000, stdin = 'pi
       while (!ready(out)) {
         if (proc.exitCode !== null) throw new Error(`${cmd} exited early:\n${out}`);
         if (Date.now() > deadline) throw new Error(`${cmd} not ready after ${ms} ms:\n${out}`);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     } else if (port) {
       await waitForPort(port, ms);
@@ -89,6 +255,58 @@ export async function opensslServer(extra = [], opts = {}) {
   args.push(...extra);
   const peer = await startPeer('openssl', args, { ready: (o) => o.includes('ACCEPT') });
   return { ...peer, port };
+}
+
+/** `gnutls-serv --echo` with our server certificate. Note: it listens on 0.0.0.0 and :: (only ever connect to 127.0.0.1). */
+export async function gnutlsServer(extra = []) {
+  const port = await freePort();
+  const args = [
+    '--echo',
+    '-q',
+    '-p',
+    String(port),
+    '--x509certfile',
+    pki('server.crt'),
+    '--x509keyfile',
+    pki('server.key'),
+    ...extra,
+  ];
+  const peer = await startPeer('gnutls-serv', args, { ready: (o) => /listening on IPv4/.test(o) });
+  return { ...peer, port };
+}
+
+/**
+ * Runs `code` (an ES module) in a fresh node process, after the node options `nodeArgs`, collecting
+ * its output; SIGKILLed after `timeout` ms (a hang is then `timedOut`). Resolves once its stdio
+ * closed with { status, signal, stdout, stderr, timedOut }; rejects if it cannot be spawned.
+ */
+export function runNodeScript(code, { nodeArgs = [], timeout = 20_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    proc.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, timeout);
+    proc.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    proc.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr, timedOut });
+    });
+  });
 }
 
 /** Drives `step()` (a libtls call) until it returns something other than WANT_*, polling `fd`. */
@@ -121,21 +339,11 @@ export async function pairHandshake(serverConfig, clientConfig, servername = 'lo
     closeSync(b);
     throw err;
   }
-  const settle = (p) =>
-    p.then(
-      (v) => ({ v }),
-      (e) => ({ e }),
-    );
   const [c, s] = await Promise.all([
     settle(untilDone(() => cli.handshake(), a)),
     settle(untilDone(() => acc.handshake(), b)),
   ]);
-  return { cli, srv, acc, fds: [a, b], clientError: c.e, serverError: s.e };
-}
-
-/** Number of open fds of this process. */
-export function openFds() {
-  return readdirSync('/proc/self/fd').length;
+  return { cli, srv, acc, fds: [a, b], clientError: c.error, serverError: s.error };
 }
 
 /** A server Config with the test server certificate. */
@@ -143,7 +351,33 @@ export function serverConfig(extra = {}) {
   return new L.Config({ certFile: pki('server.crt'), keyFile: pki('server.key'), ...extra });
 }
 
+/** A Config with the test PKI's `name`.crt and `name`.key (e.g. 'expired', 'revoked', 'other'). */
+export function serverFor(name, extra = {}) {
+  return new L.Config({ certFile: pki(`${name}.crt`), keyFile: pki(`${name}.key`), ...extra });
+}
+
 /** A client Config trusting the test CA. */
 export function clientConfig(extra = {}) {
   return new L.Config({ caFile: pki('ca.crt'), ...extra });
+}
+
+// ---- assertions ----
+
+/** Asserts that `err` is a TlsError from libtls function `op` whose message matches `re`. */
+export function assertTlsError(err, op, re) {
+  assert.ok(err instanceof L.TlsError, `expected a TlsError, got ${err?.stack ?? err}`);
+  assert.equal(err.name, 'TlsError');
+  assert.equal(err.op, op);
+  assert.match(err.message, re);
+}
+
+/** A validator for assert.throws/assert.rejects: a TlsError from `op` whose message matches `re`. */
+export const tlsError = (op, re) => (err) => {
+  assertTlsError(err, op, re);
+  return true;
+};
+
+/** Asserts that `fn` throws a TlsError from libtls function `op` whose message matches `re`. */
+export function throwsTls(fn, op, re) {
+  assert.throws(fn, tlsError(op, re));
 }

@@ -3,54 +3,34 @@
 // 127.0.0.1), Node's own `node:tls` in this process (non-blocking on our side), socketpairs,
 // connectFds/acceptFds, the callback transport, and sendfile().
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import {
   clientConfig,
   freePort,
+  gnutlsServer,
   L,
+  listen,
   openFds,
   opensslServer,
   pem,
   pki,
+  raceTimeout,
   serverConfig,
+  sha256,
   startPeer,
+  tcpFd,
+  tempDir,
   untilDone,
+  waitFor,
 } from './helpers.mjs';
 
 const T = { timeout: 20_000 };
 const isWant = (r) => r === L.WANT_POLLIN || r === L.WANT_POLLOUT;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const sha256 = (b) => createHash('sha256').update(b).digest('hex');
-
-/** `promise`'s value, or `fallback` after `ms` (the timer does not outlive the race). */
-async function within(promise, ms, fallback) {
-  let timer;
-  const t = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms, fallback);
-  });
-  try {
-    return await Promise.race([promise, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Waits (bounded) until `pred()` is true; returns whether it became true. */
-async function waitFor(pred, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
-}
 
 /** As helpers' untilDone, but polls `fdr` for WANT_POLLIN and `fdw` for WANT_POLLOUT. */
 async function drive(step, fdr, fdw = fdr, ms = 5000) {
@@ -123,45 +103,34 @@ function readLineBlocking(ctx, max = 50) {
   return got;
 }
 
-/** A connected client fd taken over from a Node socket right on 'connect'. */
-async function tcpFd(port) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('error', reject);
-    s.once('connect', () => {
-      try {
-        resolve(L.takeFd(s));
-      } catch (err) {
-        reject(err);
-      }
-    });
-  });
+/**
+ * Runs `fn(c, fd)` with a client context on clientConfig(), then frees both and kills `peer`. With
+ * `{ socket: true }` the context is first connected (connectSocket, SNI 'localhost') over a TCP
+ * socket to `peer` taken with tcpFd(), which is closed once the context is freed; else `fd` is -1.
+ */
+async function withClient(peer, options, fn) {
+  if (typeof options === 'function') [options, fn] = [{}, options];
+  const cfg = clientConfig();
+  const c = L.client(cfg);
+  let fd = -1;
+  try {
+    if (options.socket) {
+      fd = await tcpFd(peer.port);
+      c.connectSocket(fd, 'localhost');
+    }
+    await fn(c, fd);
+  } finally {
+    c.free();
+    cfg.free();
+    if (fd >= 0) closeFds(fd);
+    await peer.kill();
+  }
 }
 
 /** A listener on 127.0.0.1 whose accepted sockets stay paused, for takeFd(). */
 async function pausedListener() {
   const listener = net.createServer({ pauseOnConnect: true });
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  return { listener, port: listener.address().port };
-}
-
-/** gnutls-serv in echo mode with our server certificate. Note: it listens on 0.0.0.0 and ::. */
-async function gnutlsServer(extra = []) {
-  const port = await freePort();
-  const args = [
-    '--echo',
-    '-q',
-    '-p',
-    String(port),
-    '--x509certfile',
-    pki('server.crt'),
-    '--x509keyfile',
-    pki('server.key'),
-    ...extra,
-  ];
-  const peer = await startPeer('gnutls-serv', args, { ready: (o) => /listening on IPv4/.test(o) });
-  return { ...peer, port };
+  return { listener, port: await listen(listener) };
 }
 
 /** An in-memory byte queue: the ciphertext one side's write callback hands to the other. */
@@ -233,6 +202,35 @@ const closeFds = (...fds) => {
   }
 };
 
+/**
+ * A client and an accepted server context (serverConfig/clientConfig), handshaken non-blocking over
+ * a socketpair (client on `a`, server on `b`); `done()` frees the contexts and configs, closes the fds.
+ */
+async function pair() {
+  const [a, b] = L.socketpair();
+  const scfg = serverConfig();
+  const ccfg = clientConfig();
+  const srv = L.server(scfg);
+  const cli = L.client(ccfg);
+  cli.connectSocket(a, 'localhost');
+  const acc = srv.acceptSocket(b);
+  const done = () => {
+    cli.free();
+    acc.free();
+    srv.free();
+    scfg.free();
+    ccfg.free();
+    closeFds(a, b);
+  };
+  try {
+    await bothHandshake(cli, [a], acc, [b]);
+  } catch (err) {
+    done();
+    throw err;
+  }
+  return { cli, acc, a, b, done };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe('our client against openssl s_server over TCP (blocking connect)', () => {
@@ -245,9 +243,7 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
       T,
       async () => {
         const peer = await opensslServer(['-rev', flag]);
-        const cfg = clientConfig();
-        const c = L.client(cfg);
-        try {
+        await withClient(peer, async (c) => {
           c.connect('127.0.0.1', peer.port);
           assert.equal(c.handshake(), 0, peer.output());
           assert.equal(c.connVersion(), version);
@@ -256,35 +252,25 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
           assert.equal(c.write('hello libtls\n'), 13);
           assert.equal(readLineBlocking(c), 'sltbil olleh\n', peer.output());
           assert.equal(c.close(), 0);
-          const exit = await within(peer.exited, 5000, 'still running');
+          const exit = await raceTimeout(peer.exited, 5000, 'still running');
           assert.deepEqual(exit, { code: 0, sig: null }, `s_server after our close():\n${peer.output()}`);
           assert.match(peer.output(), new RegExp(`Protocol version: ${version.replace('.', '\\.')}`));
           assert.match(peer.output(), /CONNECTION CLOSED/);
-        } finally {
-          c.free();
-          cfg.free();
-          await peer.kill();
-        }
+        });
       },
     );
   }
 
   test('connect("127.0.0.1:port") splits host and port and exchanges data with s_server', T, async () => {
     const peer = await opensslServer(['-rev']);
-    const cfg = clientConfig();
-    const c = L.client(cfg);
-    try {
+    await withClient(peer, async (c) => {
       c.connect(`127.0.0.1:${peer.port}`);
       assert.equal(c.handshake(), 0, peer.output());
       assert.equal(c.connVersion(), 'TLSv1.3');
       assert.equal(c.write('abc\n'), 4);
       assert.equal(readLineBlocking(c), 'cba\n', peer.output());
       assert.equal(c.close(), 0);
-    } finally {
-      c.free();
-      cfg.free();
-      await peer.kill();
-    }
+    });
   });
 
   test(
@@ -301,9 +287,7 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
         '-key2',
         pki('other.key'),
       ]);
-      const cfg = clientConfig();
-      const c = L.client(cfg);
-      try {
+      await withClient(peer, async (c) => {
         c.connectServername('127.0.0.1', peer.port, 'other.test');
         assert.equal(c.handshake(), 0, peer.output());
         assert.equal(c.peerCertSubject(), '/CN=other.test');
@@ -315,11 +299,7 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
           await waitFor(() => /Hostname in TLS extension: "other\.test"/.test(peer.output())),
           peer.output(),
         );
-      } finally {
-        c.free();
-        cfg.free();
-        await peer.kill();
-      }
+      });
     },
   );
 
@@ -328,9 +308,7 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
     T,
     async () => {
       const peer = await opensslServer(['-rev', '-tls1_2']);
-      const cfg = clientConfig();
-      const c = L.client(cfg);
-      try {
+      await withClient(peer, async (c) => {
         c.connectServername('127.0.0.1', String(peer.port), 'localhost');
         assert.equal(c.handshake(), 0, peer.output());
         assert.equal(c.connVersion(), 'TLSv1.2');
@@ -338,11 +316,7 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
         assert.equal(c.write('localhost\n'), 10);
         assert.equal(readLineBlocking(c), 'tsohlacol\n', peer.output());
         assert.equal(c.close(), 0);
-      } finally {
-        c.free();
-        cfg.free();
-        await peer.kill();
-      }
+      });
     },
   );
 
@@ -358,7 +332,7 @@ describe('our client against openssl s_server over TCP (blocking connect)', () =
       c.free();
       assert.equal(openFds(), before, 'free() closed it');
       // s_server sees the connection go away and, with -naccept 1, exits.
-      const exit = await within(peer.exited, 5000, 'still running');
+      const exit = await raceTimeout(peer.exited, 5000, 'still running');
       assert.notEqual(exit, 'still running', peer.output());
     } finally {
       cfg.free();
@@ -407,12 +381,7 @@ describe('our client against openssl s_server (non-blocking, takeFd + connectSoc
       T,
       async () => {
         const peer = await opensslServer(['-rev', flag]);
-        const cfg = clientConfig();
-        const c = L.client(cfg);
-        let fd = -1;
-        try {
-          fd = await tcpFd(peer.port);
-          c.connectSocket(fd, 'localhost');
+        await withClient(peer, { socket: true }, async (c, fd) => {
           assert.equal(await untilDone(() => c.handshake(), fd), 0, peer.output());
           assert.equal(c.connVersion(), version);
           assert.equal(await untilDone(() => c.write('non-blocking\n'), fd), 13);
@@ -424,14 +393,9 @@ describe('our client against openssl s_server (non-blocking, takeFd + connectSoc
           }
           assert.equal(got, 'gnikcolb-non\n', peer.output());
           assert.equal(await untilDone(() => c.close(), fd), 0);
-          const exit = await within(peer.exited, 5000, 'still running');
+          const exit = await raceTimeout(peer.exited, 5000, 'still running');
           assert.deepEqual(exit, { code: 0, sig: null }, peer.output());
-        } finally {
-          c.free();
-          cfg.free();
-          if (fd >= 0) closeFds(fd);
-          await peer.kill();
-        }
+        });
       },
     );
   }
@@ -447,9 +411,7 @@ describe('our client against gnutls-serv (a different TLS implementation)', () =
       T,
       async () => {
         const peer = await gnutlsServer(prio);
-        const cfg = clientConfig();
-        const c = L.client(cfg);
-        try {
+        await withClient(peer, async (c) => {
           c.connect('127.0.0.1', peer.port);
           assert.equal(c.handshake(), 0, peer.output());
           assert.equal(c.connVersion(), version);
@@ -457,11 +419,7 @@ describe('our client against gnutls-serv (a different TLS implementation)', () =
           assert.equal(c.write('echo via gnutls\n'), 16);
           assert.equal(readLineBlocking(c), 'echo via gnutls\n', peer.output());
           assert.equal(c.close(), 0);
-        } finally {
-          c.free();
-          cfg.free();
-          await peer.kill();
-        }
+        });
       },
     );
   }
@@ -471,12 +429,7 @@ describe('our client against gnutls-serv (a different TLS implementation)', () =
     T,
     async () => {
       const peer = await gnutlsServer();
-      const cfg = clientConfig();
-      const c = L.client(cfg);
-      let fd = -1;
-      try {
-        fd = await tcpFd(peer.port);
-        c.connectSocket(fd, 'localhost');
+      await withClient(peer, { socket: true }, async (c, fd) => {
         assert.equal(await untilDone(() => c.handshake(), fd), 0, peer.output());
         // Printable lines without CR: the echo server returns exactly what it got.
         const lines = [];
@@ -487,12 +440,7 @@ describe('our client against gnutls-serv (a different TLS implementation)', () =
         assert.equal(written, data.length);
         assert.equal(sha256(echoed), sha256(data), peer.output());
         assert.equal(await untilDone(() => c.close(), fd), 0);
-      } finally {
-        c.free();
-        cfg.free();
-        if (fd >= 0) closeFds(fd);
-        await peer.kill();
-      }
+      });
     },
   );
 
@@ -548,7 +496,7 @@ async function serveOnePeer(cmd, argsFor, line, reply) {
       stdout += d;
     });
     peer.proc.stdin.write(line);
-    const conn = await within(accepted, 5000, null);
+    const conn = await raceTimeout(accepted, 5000, null);
     assert.ok(conn, `${cmd} did not connect:\n${peer.output()}`);
     const [sock] = conn;
     fd = L.takeFd(sock);
@@ -566,7 +514,7 @@ async function serveOnePeer(cmd, argsFor, line, reply) {
     const replied = await waitFor(() => stdout.includes(reply));
     assert.equal(await untilDone(() => acc.close(), fd), 0);
     peer.proc.stdin.end();
-    const exit = await within(peer.exited, 5000, 'still running');
+    const exit = await raceTimeout(peer.exited, 5000, 'still running');
     return { servername, version, got, replied, exit, stdout, output: peer.output() };
   } finally {
     acc?.free();
@@ -741,13 +689,12 @@ describe("Node's own node:tls as a peer in the same process (non-blocking on our
           s.write('hello from node\n');
         },
       );
-      nodeServer.listen(0, '127.0.0.1');
-      await once(nodeServer, 'listening');
+      const nodePort = await listen(nodeServer);
       const cfg = clientConfig({ certFile: pki('client.crt'), keyFile: pki('client.key') });
       const c = L.client(cfg);
       let fd = -1;
       try {
-        fd = await tcpFd(nodeServer.address().port);
+        fd = await tcpFd(nodePort);
         c.connectSocket(fd, 'localhost');
         assert.equal(await untilDone(() => c.handshake(), fd), 0);
         assert.equal(c.connVersion(), 'TLSv1.3');
@@ -776,9 +723,7 @@ describe("Node's own node:tls as a peer in the same process (non-blocking on our
         s.on('error', () => {});
         s.pipe(s); // echo
       });
-      nodeServer.listen(0, '127.0.0.1');
-      await once(nodeServer, 'listening');
-      const sock = net.connect({ host: '127.0.0.1', port: nodeServer.address().port });
+      const sock = net.connect({ host: '127.0.0.1', port: await listen(nodeServer) });
       const inbound = new ByteQueue();
       let wake = null;
       let sockEnded = false;
@@ -861,16 +806,8 @@ describe("Node's own node:tls as a peer in the same process (non-blocking on our
 
 describe('socketpair and fd transports', () => {
   test('connectSocket/acceptSocket over socketpair() exchange data both ways', T, async () => {
-    const [a, b] = L.socketpair();
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
-    let acc = null;
+    const { cli, acc, a, b, done } = await pair();
     try {
-      cli.connectSocket(a, 'localhost');
-      acc = srv.acceptSocket(b);
-      await bothHandshake(cli, [a], acc, [b]);
       assert.equal(acc.connServername(), 'localhost');
       const up = randomBytes(200_000);
       const down = randomBytes(150_000);
@@ -883,12 +820,7 @@ describe('socketpair and fd transports', () => {
       assert.ok(gotUp.equals(up));
       assert.ok(gotDown.equals(down));
     } finally {
-      cli.free();
-      acc?.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
-      closeFds(a, b);
+      done();
     }
   });
 
@@ -969,16 +901,8 @@ describe('socketpair and fd transports', () => {
 
 describe('read(), readInto(), write() and close() semantics against a real peer', () => {
   test("read() returns null at the end of stream after the peer's close()", T, async () => {
-    const [a, b] = L.socketpair();
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
-    let acc = null;
+    const { cli, acc, a, b, done } = await pair();
     try {
-      cli.connectSocket(a, 'localhost');
-      acc = srv.acceptSocket(b);
-      await bothHandshake(cli, [a], acc, [b]);
       assert.equal(await untilDone(() => cli.write('last words'), a), 10);
       assert.equal(await untilDone(() => cli.close(), a), 0);
       assert.equal(String(await untilDone(() => acc.read(), b)), 'last words');
@@ -989,26 +913,13 @@ describe('read(), readInto(), write() and close() semantics against a real peer'
         'readInto() gives 0 at the end',
       );
     } finally {
-      cli.free();
-      acc?.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
-      closeFds(a, b);
+      done();
     }
   });
 
   test('readInto(buf, offset, length) fills only the given region; write("") returns 0', T, async () => {
-    const [a, b] = L.socketpair();
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
-    let acc = null;
+    const { cli, acc, a, b, done } = await pair();
     try {
-      cli.connectSocket(a, 'localhost');
-      acc = srv.acceptSocket(b);
-      await bothHandshake(cli, [a], acc, [b]);
       assert.equal(cli.write(''), 0);
       assert.equal(cli.write(new Uint8Array(0)), 0);
       assert.equal(await untilDone(() => cli.write('hello world'), a), 11);
@@ -1026,12 +937,7 @@ describe('read(), readInto(), write() and close() semantics against a real peer'
       assert.equal(rest.subarray(0, 6).toString(), ' world');
       assert.ok(rest.subarray(6).every((x) => x === 0xbb));
     } finally {
-      cli.free();
-      acc?.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
-      closeFds(a, b);
+      done();
     }
   });
 });
@@ -1211,35 +1117,8 @@ describe('the callback transport (connectCbs / acceptCbs)', () => {
 
 describe('sendfile() to an accepted server context over a socketpair', () => {
   const SIZE = 4 << 20;
-  let dir;
-  let file;
+  const file = `${tempDir(after)}/random.bin`;
   let data;
-
-  /** A handshaken client/accepted-server pair; `done()` frees everything. */
-  async function pair() {
-    const [a, b] = L.socketpair();
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
-    cli.connectSocket(a, 'localhost');
-    const acc = srv.acceptSocket(b);
-    const done = () => {
-      cli.free();
-      acc.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
-      closeFds(a, b);
-    };
-    try {
-      await bothHandshake(cli, [a], acc, [b]);
-    } catch (err) {
-      done();
-      throw err;
-    }
-    return { cli, acc, a, b, done };
-  }
 
   /** Sends [offset, offset + bytes) with retries after WANT_* (same file, same offset). */
   async function sendAll(cli, fd, file, bytes, offset) {
@@ -1260,14 +1139,8 @@ describe('sendfile() to an accepted server context over a socketpair', () => {
   }
 
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'libtls-'));
-    file = path.join(dir, 'random.bin');
     data = randomBytes(SIZE);
     fs.writeFileSync(file, data);
-  });
-
-  after(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('sendfile(fd, 4 MiB) with retries after WANT_POLLOUT arrives with the same sha256', T, async () => {

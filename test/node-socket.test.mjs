@@ -13,56 +13,37 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import {
   clientConfig,
-  freePort,
+  gnutlsServer,
   L,
+  listen,
   openFds,
   opensslServer,
   pem,
   pki,
+  readAll,
+  root,
   serverConfig,
+  settle,
+  sha256,
+  silentTcpServer,
+  sleep,
   startPeer,
+  waitFor,
+  within,
 } from './helpers.mjs';
 
 const T = { timeout: 20_000 };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 const noop = () => {};
 const MiB = 1024 * 1024;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const distIndex = pathToFileURL(path.join(here, '..', 'dist', 'index.js')).href;
+const distIndex = pathToFileURL(path.join(root, 'dist', 'index.js')).href;
 
-/** Rejects with a clear message if `promise` has not settled within `ms`. */
-async function within(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, t]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Asserts that within 2 s `also()` holds and this process has `fds0` fds open again. */
+async function assertFdsBack(fds0, also = () => true) {
+  assert.ok(await waitFor(() => also() && openFds() === fds0, 2000), `fds ${fds0} -> ${openFds()}`);
 }
-
-/** Waits (bounded) until `pred()` is true; returns whether it became true. */
-async function waitFor(pred, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
-}
-
-/** The settled outcome of a promise, as `{ value }` or `{ error }`. */
-const settle = (p) =>
-  p.then(
-    (value) => ({ value }),
-    (error) => ({ error }),
-  );
 
 /** Active resources of this process (handles, requests, timers), by type, sorted. */
 function activeResources() {
@@ -85,9 +66,7 @@ after(() => {
 /** A createServer() listening on `host`; returns it with its port. */
 async function startServer(options, onSecure, host = '127.0.0.1') {
   const srv = L.createServer({ config: srvCfg, ...options }, onSecure);
-  srv.listen(0, host);
-  await within(once(srv, 'listening'), 5000, 'listening');
-  return { srv, port: srv.address().port };
+  return { srv, port: await listen(srv, host) };
 }
 
 /** Closes a server, waiting (bounded) for its connections, then frees its context. */
@@ -114,20 +93,6 @@ const consume = (s) => {
 const connectTo = (port, extra = {}) =>
   L.connect({ host: '127.0.0.1', port, servername: 'localhost', config: cliCfg, ...extra });
 
-/** Reads a stream until 'end' (bounded); rejects on 'error'. */
-function readAll(s, ms = 5000, what = 'end of stream') {
-  const parts = [];
-  s.on('data', (d) => parts.push(d));
-  return within(
-    new Promise((resolve, reject) => {
-      s.once('end', () => resolve(Buffer.concat(parts)));
-      s.once('error', reject);
-    }),
-    ms,
-    what,
-  );
-}
-
 /** A server socket handler that echoes each line it gets, then ends with close_notify. */
 function lineEchoOnce(seen) {
   return (s) => {
@@ -144,31 +109,6 @@ function lineEchoOnce(seen) {
         s.end(buf);
       }
     });
-  };
-}
-
-/** A TCP listener on 127.0.0.1 that accepts and never answers; keeps its sockets. */
-async function silentTcpServer() {
-  const sockets = new Set();
-  const got = [];
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('data', (d) => got.push(d));
-    s.on('error', noop);
-    s.on('end', () => s.destroy());
-    s.on('close', () => sockets.delete(s));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    server,
-    sockets,
-    got,
-    port: server.address().port,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
   };
 }
 
@@ -371,24 +311,10 @@ describe('interop: connect() against independent servers', () => {
   });
 
   test('connect() to gnutls-serv --echo (on 127.0.0.1) gets a line echoed', T, async () => {
-    const port = await freePort();
     // gnutls-serv listens on every address and cannot be limited; we only connect to 127.0.0.1.
-    const peer = await startPeer(
-      'gnutls-serv',
-      [
-        '--echo',
-        '-q',
-        '-p',
-        String(port),
-        '--x509certfile',
-        pki('server.crt'),
-        '--x509keyfile',
-        pki('server.key'),
-      ],
-      { ready: (o) => /listening on IPv4/.test(o) },
-    );
+    const peer = await gnutlsServer();
     try {
-      const c = await connectTo(port);
+      const c = await connectTo(peer.port);
       c.on('error', noop);
       assert.equal(c.version, 'TLSv1.3');
       let got = '';
@@ -420,10 +346,9 @@ describe('interop: connect() against independent servers', () => {
       });
       s.write('hello from node\n');
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    const port = await listen(server);
     try {
-      const c = await connectTo(server.address().port);
+      const c = await connectTo(port);
       const got = readAll(c, 5000, 'node:tls server reply');
       c.end('hello from libtls\n');
       assert.equal(String(await got), 'hello from node\nbye from node\n');
@@ -573,7 +498,7 @@ describe('flow control and volume', () => {
       assert.equal(results.filter(Boolean).length, N);
       assert.ok(await waitFor(() => srv.connections === 0, 5000), `${srv.connections} server sockets open`);
       assert.deepEqual(serverReceived, new Array(N).fill(SIZE));
-      assert.ok(await waitFor(() => openFds() === fds0, 2000), `fds ${fds0} -> ${openFds()}`);
+      await assertFdsBack(fds0);
       console.log(`# 200 concurrent connections x 64 KiB each way: ${ms} ms`);
     } finally {
       await stopServer(srv);
@@ -799,7 +724,7 @@ describe('errors: verification, truncation, after the handshake', () => {
             /name `wrong\.test' not present in server certificate/.test(e.message),
         );
         // the server's side of that connection closes too (it sees the TCP close)
-        assert.ok(await waitFor(() => openFds() === fds0, 2000), `fds ${fds0} -> ${openFds()}`);
+        await assertFdsBack(fds0);
       } finally {
         await stopServer(srv);
       }
@@ -1021,7 +946,7 @@ describe('destroy() at any moment', () => {
         ac.abort(reason);
         const r = await settle(p);
         assert.equal(r.error, reason);
-        assert.ok(await waitFor(() => openFds() === fds0, 2000), `fds ${fds0} -> ${openFds()}`);
+        await assertFdsBack(fds0);
       } finally {
         await silent.close();
       }
@@ -1051,10 +976,7 @@ describe('destroy() at any moment', () => {
           assert.equal(s.destroyed, true);
         }
         assert.match(errors[1].e.message, /within 300 ms/);
-        assert.ok(
-          await waitFor(() => srv.connections === 0 && openFds() === fds0, 2000),
-          `fds ${fds0} -> ${openFds()}`,
-        );
+        await assertFdsBack(fds0, () => srv.connections === 0);
       } finally {
         await stopServer(srv);
       }
@@ -1431,10 +1353,7 @@ describe('connect(): DNS, timeout and AbortSignal', () => {
         const ms = Date.now() - t0;
         assert.ok(ms >= 280 && ms < 1500, `rejected after ${ms} ms`);
         // our fd is closed: the silent server sees the end and closes its side too
-        assert.ok(
-          await waitFor(() => silent.sockets.size === 0 && openFds() === fds0, 2000),
-          `fds ${fds0} -> ${openFds()}`,
-        );
+        await assertFdsBack(fds0, () => silent.sockets.size === 0);
         console.log(`# connect() timeout 300 ms rejected after ${ms} ms`);
       } finally {
         await silent.close();
@@ -1461,10 +1380,7 @@ describe('connect(): DNS, timeout and AbortSignal', () => {
         );
         assert.ok(pre.error instanceof RangeError);
         assert.equal(pre.error.message, 'already');
-        assert.ok(
-          await waitFor(() => silent.sockets.size === 0 && openFds() === fds0, 2000),
-          `fds ${fds0} -> ${openFds()}`,
-        );
+        await assertFdsBack(fds0, () => silent.sockets.size === 0);
       } finally {
         await silent.close();
       }

@@ -5,33 +5,22 @@
 // spawned asynchronously and killed in `finally`.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
 import { fetch, Agent as UAgent } from 'undici';
-import { L, pem, pki } from './helpers.mjs';
+import { L, listen, pem, pki, readAll, root, sha256, tempDir, until, within } from './helpers.mjs';
 
 const { TlsError, TlsSocket, upgrade, createHttpsServer, Agent, connector } = L;
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const serverOpts = () => ({ certFile: pki('server.crt'), keyFile: pki('server.key') });
 const clientOpts = () => ({ caFile: pki('ca.crt') });
-const sha = (b) => createHash('sha256').update(b).digest('hex');
-
-let tmp;
-before(() => {
-  tmp = fs.mkdtempSync(`${os.tmpdir()}/libtls-`);
-});
-after(() => {
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+const tmp = tempDir(after);
 
 /**
  * Runs a command asynchronously, collecting stdout and stderr; SIGKILLed after `ms`. `onStart`
@@ -59,40 +48,6 @@ async function run(cmd, args, { ms = 10_000, onStart, env } = {}) {
       await exited;
     }
   }
-}
-
-/** Resolves once `cond()` holds, polling every 10 ms for at most `ms`. */
-async function until(cond, ms, what) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Rejects after `ms` unless `p` settles first. */
-function within(p, ms, what) {
-  let timer;
-  return Promise.race([
-    p,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Reads a stream to its end (bounded). */
-function collect(stream, ms = 10_000) {
-  const chunks = [];
-  stream.on('data', (c) => chunks.push(c));
-  return within(
-    new Promise((resolve, reject) => {
-      stream.once('end', () => resolve(Buffer.concat(chunks)));
-      stream.once('error', reject);
-    }),
-    ms,
-    'reading the stream to its end',
-  );
 }
 
 /**
@@ -131,6 +86,20 @@ function duplexPair() {
   return [a, b];
 }
 
+/** upgrade()s both ends of a duplexPair() (bounded): `a` as a client of 'localhost', `b` as the server. */
+async function upgradedPair(options = {}) {
+  const [a, b] = duplexPair();
+  const [c, s] = await within(
+    Promise.all([
+      upgrade(a, { mode: 'client', servername: 'localhost', config: clientOpts(), ...options }),
+      upgrade(b, { mode: 'server', config: serverOpts(), ...options }),
+    ]),
+    5000,
+    'the handshake',
+  );
+  return { a, b, c, s };
+}
+
 /** Writes `data` in `size` chunks honouring backpressure, then ends; counts false returns and drains. */
 async function writeAll(sock, data, size) {
   let falses = 0;
@@ -144,13 +113,6 @@ async function writeAll(sock, data, size) {
   }
   sock.end();
   return { falses, drains };
-}
-
-/** Resolves with the server once it listens on 127.0.0.1 (any port). */
-async function listen(server, host = '127.0.0.1') {
-  server.listen(0, host);
-  await within(once(server, 'listening'), 5000, 'listen');
-  return server.address().port;
 }
 
 /** Closes one of our TlsServer/HttpsServer (dropping idle HTTP connections first), bounded. */
@@ -304,8 +266,8 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
             // up once it verified the server's certificate (printed when the handshake is done)
             await until(
               () => /depth=0 CN = localhost\s+verify return:1/.test(output()),
-              5000,
               's_client handshake',
+              5000,
             );
             proc.stdin.write('EHLO y\r\nQUIT\r\n');
           },
@@ -323,7 +285,7 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
       assert.equal(session.servername, 'localhost');
       assert.equal(session.headLength, 0);
       assert.ok(session.socket instanceof TlsSocket);
-      await until(() => session.socket.destroyed, 3000, 'the server socket to close');
+      await until(() => session.socket.destroyed, 'the server socket to close', 3000);
     } finally {
       await smtp.close();
     }
@@ -352,7 +314,7 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
       assert.match(tls.peerCertificate.subject, /CN ?= ?localhost/);
       assert.equal(tls.remoteAddress, '127.0.0.1');
       assert.equal(tls.remotePort, smtp.port);
-      const all = collect(tls);
+      const all = readAll(tls, 10_000);
       tls.write('EHLO client.test\r\n');
       tls.write('QUIT\r\n');
       assert.equal((await all).toString('latin1'), '250 test\r\n221 bye\r\n');
@@ -392,7 +354,7 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
       sockets.push(s);
       assert.equal(s.version, 'TLSv1.3');
       c.end('over a socket that was paused');
-      assert.equal(String(await collect(s)), 'over a socket that was paused');
+      assert.equal(String(await readAll(s, 10_000)), 'over a socket that was paused');
     } finally {
       for (const s of sockets) s.destroy();
       raw.destroy();
@@ -405,15 +367,7 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
 
 describe('upgrade() over an in-memory Duplex pair', () => {
   test('a client and a server handshake over a cross-wired pair and move 4 MiB each way byte-exact', async (t) => {
-    const [a, b] = duplexPair();
-    const [c, s] = await within(
-      Promise.all([
-        upgrade(a, { mode: 'client', servername: 'localhost', config: clientOpts(), allowHalfOpen: true }),
-        upgrade(b, { mode: 'server', config: serverOpts(), allowHalfOpen: true }),
-      ]),
-      5000,
-      'the handshake',
-    );
+    const { c, s } = await upgradedPair({ allowHalfOpen: true });
     try {
       assert.equal(c.version, 'TLSv1.3');
       assert.equal(s.version, 'TLSv1.3');
@@ -422,8 +376,8 @@ describe('upgrade() over an in-memory Duplex pair', () => {
       assert.equal(c.peerCertificate.hash, `SHA256:${fp}`);
       const up = randomBytes(4 * 1024 * 1024);
       const down = randomBytes(4 * 1024 * 1024);
-      const atServer = collect(s);
-      const atClient = collect(c);
+      const atServer = readAll(s, 10_000);
+      const atClient = readAll(c, 10_000);
       const t0 = performance.now();
       await Promise.all([writeAll(c, up, 64 * 1024), writeAll(s, down, 64 * 1024)]);
       const [gotUp, gotDown] = await Promise.all([atServer, atClient]);
@@ -469,7 +423,7 @@ describe('upgrade() over an in-memory Duplex pair', () => {
       sockets.push(s);
       assert.ok(headLength > 100, `the ClientHello went in head (${headLength} bytes)`);
       assert.equal(s.version, 'TLSv1.3');
-      const got = collect(c);
+      const got = readAll(c, 10_000);
       s.end('after a handshake begun in head');
       assert.equal(String(await got), 'after a handshake begun in head');
     } finally {
@@ -610,15 +564,7 @@ describe('upgrade() over an in-memory Duplex pair', () => {
   });
 
   test("an error of the underlying stream after the handshake is the TlsSocket's 'error', with it as cause", async () => {
-    const [a, b] = duplexPair();
-    const [c, s] = await within(
-      Promise.all([
-        upgrade(a, { mode: 'client', servername: 'localhost', config: clientOpts() }),
-        upgrade(b, { mode: 'server', config: serverOpts() }),
-      ]),
-      5000,
-      'the handshake',
-    );
+    const { a, b, c, s } = await upgradedPair();
     s.on('error', () => {});
     try {
       c.resume();
@@ -630,7 +576,7 @@ describe('upgrade() over an in-memory Duplex pair', () => {
       assert.equal(err.op, 'tls_read');
       assert.equal(err.message, 'the underlying stream failed: link down');
       assert.equal(err.cause, linkDown);
-      await until(() => c.destroyed, 1000, 'the TlsSocket to be destroyed');
+      await until(() => c.destroyed, 'the TlsSocket to be destroyed', 1000);
     } finally {
       c.destroy();
       s.destroy();
@@ -668,15 +614,7 @@ describe('upgrade() over an in-memory Duplex pair', () => {
 
 describe('upgrade() backpressure', () => {
   test('a server reading slowly (pause/resume per chunk) gets 8 MiB byte-exact while the client sees write() false and drain', async (t) => {
-    const [a, b] = duplexPair();
-    const [c, s] = await within(
-      Promise.all([
-        upgrade(a, { mode: 'client', servername: 'localhost', config: clientOpts() }),
-        upgrade(b, { mode: 'server', config: serverOpts() }),
-      ]),
-      5000,
-      'the handshake',
-    );
+    const { a, b, c, s } = await upgradedPair();
     try {
       const data = randomBytes(8 * 1024 * 1024);
       const chunks = [];
@@ -702,7 +640,7 @@ describe('upgrade() backpressure', () => {
       await done;
       const got = Buffer.concat(chunks);
       assert.equal(got.length, data.length);
-      assert.equal(sha(got), sha(data));
+      assert.equal(sha256(got), sha256(data));
       assert.ok(falses > 10, `write() returned false ${falses} times`);
       assert.equal(drains, falses);
       assert.ok(pauses >= (8 * 1024 * 1024) / 16384, `${pauses} pauses`);
@@ -835,7 +773,7 @@ describe('HTTPS server: node:http connection management over TlsSockets', () => 
       // not after the 5 s keepAliveTimeout: close() itself ended the idle connection
       assert.ok(ms < 1000, `close() took ${ms.toFixed(0)} ms`);
       assert.equal(connections[0].destroyed, true);
-      await until(() => r.socket.destroyed, 2000, 'the client side to close');
+      await until(() => r.socket.destroyed, 'the client side to close', 2000);
     } finally {
       agent.destroy();
     }
@@ -1009,7 +947,7 @@ describe('HTTP client: http.get with the libtls Agent', () => {
     try {
       const first = await get(`https://localhost:${port}/a`, agent);
       assert.equal(first.body, 'hello /a over TLSv1.3\n');
-      await until(() => first.socket.destroyed, 3000, "the server's keep-alive timeout to close the socket");
+      await until(() => first.socket.destroyed, "the server's keep-alive timeout to close the socket", 3000);
       assert.equal(Object.values(agent.freeSockets).flat().length, 0);
       const second = await get(`https://localhost:${port}/b`, agent);
       assert.equal(second.body, 'hello /b over TLSv1.3\n');
@@ -1146,8 +1084,8 @@ describe('examples/ run end to end', () => {
       onStart: async (_proc, output) => {
         await until(
           () => /listening on (https:\/\/localhost:\d+\/)/.test(output()),
-          5000,
           'the example to listen',
+          5000,
         );
         url = output().match(/listening on (https:\/\/localhost:(\d+)\/)/);
         curl = await run('curl', [
@@ -1182,8 +1120,8 @@ describe('examples/ run end to end', () => {
           onStart: async (proc, output) => {
             await until(
               () => /listening on https:\/\/localhost:\d+\//.test(output()),
-              5000,
               'the example to listen',
+              5000,
             );
             const port = Number(output().match(/localhost:(\d+)/)[1]);
             first = await get(`https://localhost:${port}/idle`, agent);
@@ -1203,7 +1141,7 @@ describe('examples/ run end to end', () => {
       // well before the example's 2 s fallback exit: the idle connection was closed, nothing leaked
       assert.ok(ms < 1500, `exited ${ms.toFixed(0)} ms after SIGINT`);
       assert.equal(first.body, 'hello from libtls: GET /idle over TLSv1.3 (TLS_AES_256_GCM_SHA384)\n');
-      await until(() => first.socket.destroyed, 2000, 'the client side of the idle connection to close');
+      await until(() => first.socket.destroyed, 'the client side of the idle connection to close', 2000);
 
       let closingAt;
       const timed = await run(
@@ -1211,7 +1149,7 @@ describe('examples/ run end to end', () => {
         [path.join(root, 'examples', 'https-server.mjs'), '--port', '0', '--seconds', '0.2'],
         {
           onStart: async (_proc, output) => {
-            await until(() => output().includes('closing'), 5000, 'the example to close by itself');
+            await until(() => output().includes('closing'), 'the example to close by itself', 5000);
             closingAt = performance.now();
           },
         },

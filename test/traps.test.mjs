@@ -6,22 +6,31 @@
 // signal, with the child's stderr) instead of a dead test runner. Children inherit the environment,
 // so the ASan command above also runs them under ASan.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { clientConfig, L, openFds, opensslServer, serverConfig, untilDone } from './helpers.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const HELPERS = pathToFileURL(path.join(here, 'helpers.mjs')).href;
+import {
+  clientConfig,
+  helpersUrl,
+  L,
+  listen,
+  openFds,
+  opensslServer,
+  runNodeScript,
+  serverConfig,
+  tcpFd,
+  tlsError,
+  untilDone,
+  waitFor,
+  withSocketpair,
+} from './helpers.mjs';
 
 // Code every child starts with: the helpers, and `outcome(f)`, which turns a call into plain data
-// ({ ok: true, v } or { ok: false, name, op, message }) that `report()` sends to the parent.
+// ({ ok: true, v } or { ok: false, name, op, message }) that `report()` sends to the parent; and
+// two ways to get a connected pair of contexts, `handshakenPair()` and `cbPair()`.
 const PRELUDE = `
 import { closeSync, readFileSync, writeSync } from 'node:fs';
-import { L, pki, pem, clientConfig, serverConfig, untilDone, openFds } from ${JSON.stringify(HELPERS)};
+import { L, pki, pem, clientConfig, serverConfig, untilDone, openFds } from ${JSON.stringify(helpersUrl)};
 const report = (v) => console.log('RESULT ' + JSON.stringify(v));
 const outcome = (f) => {
   try {
@@ -32,6 +41,16 @@ const outcome = (f) => {
   }
 };
 const errOf = (e) => ({ ok: false, name: e?.name, op: e?.op, message: String(e?.message) });
+// A client and an accepted server context (the test configs) handshaken over a socketpair.
+async function handshakenPair() {
+  const [a, b] = L.socketpair();
+  const srv = L.server(serverConfig());
+  const cli = L.client(clientConfig());
+  cli.connectSocket(a, 'localhost');
+  const acc = srv.acceptSocket(b);
+  await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
+  return { a, b, srv, cli, acc };
+}
 // Two contexts talking through tls.h's callback transport over in-memory queues.
 function cbPair(hook = () => {}) {
   const toSrv = [];
@@ -60,36 +79,13 @@ function cbPair(hook = () => {}) {
  * Runs `body` (ESM, after PRELUDE) in a fresh node process. Resolves with its exit status, signal,
  * output and the values it report()ed. Killed after `timeout` ms (a hang is a failure too).
  */
-function runChild(body, { gc = false, timeout = 20_000 } = {}) {
-  const args = [...(gc ? ['--expose-gc'] : []), '--input-type=module', '-e', PRELUDE + body];
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    proc.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    proc.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      proc.kill('SIGKILL');
-    }, timeout);
-    proc.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    proc.on('close', (status, signal) => {
-      clearTimeout(timer);
-      const results = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('RESULT '))
-        .map((l) => JSON.parse(l.slice(7)));
-      resolve({ status, signal, stdout, stderr, results, timedOut });
-    });
-  });
+async function runChild(body, { gc = false, timeout = 20_000 } = {}) {
+  const r = await runNodeScript(PRELUDE + body, { nodeArgs: gc ? ['--expose-gc'] : [], timeout });
+  const results = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('RESULT '))
+    .map((l) => JSON.parse(l.slice(7)));
+  return { ...r, results };
 }
 
 /** Asserts the child exited 0 by itself (no crash, no abort, no hang) and returns its reports. */
@@ -110,14 +106,6 @@ function isTlsError(o, op, re, what = '') {
   assert.match(o.message, re, what);
 }
 
-const tlsError = (op, re) => (e) => {
-  assert.ok(e instanceof L.TlsError, `expected a TlsError, got ${e}`);
-  assert.equal(e.name, 'TlsError');
-  assert.equal(e.op, op);
-  assert.match(e.message, re);
-  return true;
-};
-
 const OCSP_GETTERS = {
   peerOcspCertStatus: 'tls_peer_ocsp_cert_status',
   peerOcspCrlReason: 'tls_peer_ocsp_crl_reason',
@@ -133,12 +121,7 @@ const OCSP_GETTERS = {
 
 test('ocspProcessResponse after a response that failed to parse refuses the next call instead of crashing', async () => {
   const [r] = await clean(`
-    const [a, b] = L.socketpair();
-    const srv = L.server(serverConfig());
-    const cli = L.client(clientConfig());
-    cli.connectSocket(a, 'localhost');
-    const acc = srv.acceptSocket(b);
-    await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
+    const { a, b, srv, cli, acc } = await handshakenPair();
     const res = {
       url: outcome(() => cli.peerOcspUrl()),
       garbage: outcome(() => cli.ocspProcessResponse(readFileSync(pki('ocsp-garbage.der')))),
@@ -162,12 +145,7 @@ test('ocspProcessResponse after a response that failed to parse refuses the next
 
 test('ocspProcessResponse on an accepted server context after its handshake throws instead of crashing', async () => {
   const [r] = await clean(`
-    const [a, b] = L.socketpair();
-    const srv = L.server(serverConfig());
-    const cli = L.client(clientConfig());
-    cli.connectSocket(a, 'localhost');
-    const acc = srv.acceptSocket(b);
-    await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
+    const { a, b, srv, cli, acc } = await handshakenPair();
     const good = readFileSync(pki('ocsp-good.der'));
     const res = {
       handshaken: acc.handshaken,
@@ -431,16 +409,11 @@ const opOf = (m) =>
 
 test('every Tls method after free() throws TlsError "freed" (client, server, accepted, handshaken); free() twice is fine', async () => {
   const [r] = await clean(`
-    const [a, b] = L.socketpair();
+    const { a, b, srv, cli, acc } = await handshakenPair();
     const args = ${METHOD_ARGS};
     const methods = Object.getOwnPropertyNames(L.Tls.prototype).filter(
       (m) => m !== 'constructor' && typeof Object.getOwnPropertyDescriptor(L.Tls.prototype, m).value === 'function',
     );
-    const srv = L.server(serverConfig());
-    const cli = L.client(clientConfig());
-    cli.connectSocket(a, 'localhost');
-    const acc = srv.acceptSocket(b);
-    await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
     const victims = { client: cli, accepted: acc, server: srv, fresh: L.client(clientConfig()) };
     const res = { methods, missing: methods.filter((m) => m !== 'free' && !(m in args)), calls: {} };
     for (const [name, t] of Object.entries(victims)) {
@@ -702,20 +675,13 @@ test('a peer that closes TCP without close_notify makes read() throw "unexpected
     let cli;
     let fd = -1;
     try {
-      const sock = net.connect({ port: peer.port, host: '127.0.0.1' });
-      await new Promise((resolve, reject) => {
-        sock.once('connect', resolve);
-        sock.once('error', reject);
-      });
-      fd = L.takeFd(sock);
+      fd = await tcpFd(peer.port);
       cli = L.client(clientConfig());
       cli.connectSocket(fd, 'localhost');
       assert.equal(await untilDone(() => cli.handshake(), fd), 0);
       assert.equal(cli.connVersion(), proto === '-tls1_3' ? 'TLSv1.3' : 'TLSv1.2');
       // let s_server finish reading our last flight, so its exit sends FIN, not RST
-      const deadline = Date.now() + 5000;
-      while (!/CIPHER is/.test(peer.output()) && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => /CIPHER is/.test(peer.output()));
       assert.match(peer.output(), /CIPHER is/);
       await peer.kill(); // SIGKILL: the kernel closes the TCP connection, no close_notify
       await assert.rejects(
@@ -909,9 +875,8 @@ test('200 cycles freeing client, accepted and server contexts mid-handshake (in 
 
 // ---- poll() and takeFd() ----
 
-test('poll() rejects a bad want or fd with RangeError before anything reaches C', () => {
-  const [a, b] = L.socketpair();
-  try {
+test('poll() rejects a bad want or fd with RangeError before anything reaches C', () =>
+  withSocketpair((a) => {
     for (const want of [0, 1, -1, 'x', undefined, L.WANT_POLLIN - 10])
       assert.throws(
         () => L.poll(a, want),
@@ -924,15 +889,10 @@ test('poll() rejects a bad want or fd with RangeError before anything reaches C'
     assert.throws(() => L.poll(1.5, L.WANT_POLLIN), RangeError);
     assert.throws(() => L.poll('3', L.WANT_POLLIN), TypeError);
     assert.throws(() => L.poll(a, L.WANT_POLLIN, { timeout: -1 }), RangeError);
-  } finally {
-    closeSync(a);
-    closeSync(b);
-  }
-});
+  }));
 
-test('poll() with a timeout and nothing to read rejects with TlsError op "poll" "timed out"', async () => {
-  const [a, b] = L.socketpair();
-  try {
+test('poll() with a timeout and nothing to read rejects with TlsError op "poll" "timed out"', () =>
+  withSocketpair(async (a, b) => {
     const t0 = Date.now();
     await assert.rejects(
       L.poll(a, L.WANT_POLLIN, { timeout: 50 }),
@@ -942,15 +902,10 @@ test('poll() with a timeout and nothing to read rejects with TlsError op "poll" 
     // the fd is still pollable afterwards (the watcher was released)
     writeSync(b, 'x');
     await L.poll(a, L.WANT_POLLIN, { timeout: 2000 });
-  } finally {
-    closeSync(a);
-    closeSync(b);
-  }
-});
+  }));
 
-test('an aborted signal rejects poll() with the signal reason, before and during the wait', async () => {
-  const [a, b] = L.socketpair();
-  try {
+test('an aborted signal rejects poll() with the signal reason, before and during the wait', () =>
+  withSocketpair(async (a, b) => {
     const reason = new Error('stop polling');
     const ac = new AbortController();
     const p = L.poll(a, L.WANT_POLLIN, { signal: ac.signal, timeout: 5000 });
@@ -962,15 +917,10 @@ test('an aborted signal rejects poll() with the signal reason, before and during
     );
     writeSync(b, 'x');
     await L.poll(a, L.WANT_POLLIN, { timeout: 2000 });
-  } finally {
-    closeSync(a);
-    closeSync(b);
-  }
-});
+  }));
 
-test('two concurrent polls on one fd, POLLIN and POLLOUT, both resolve', async () => {
-  const [a, b] = L.socketpair();
-  try {
+test('two concurrent polls on one fd, POLLIN and POLLOUT, both resolve', () =>
+  withSocketpair(async (a, b) => {
     let inDone = false;
     const pin = L.poll(a, L.WANT_POLLIN, { timeout: 3000 }).then(() => {
       inDone = true;
@@ -980,11 +930,7 @@ test('two concurrent polls on one fd, POLLIN and POLLOUT, both resolve', async (
     writeSync(b, 'x');
     await pin;
     assert.equal(inDone, true);
-  } finally {
-    closeSync(a);
-    closeSync(b);
-  }
-});
+  }));
 
 test('poll() on an fd that a reading net.Socket already watches throws TlsError "another watcher" instead of aborting', async () => {
   const [r] = await clean(`
@@ -1014,8 +960,7 @@ test('poll() on an fd that a reading net.Socket already watches throws TlsError 
 
 test('takeFd() refuses a socket that already read data (TlsError) and a non-socket (TypeError)', async () => {
   const server = net.createServer((s) => s.end('early bytes'));
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const sock = net.connect(server.address().port, '127.0.0.1');
+  const sock = net.connect(await listen(server), '127.0.0.1');
   try {
     await new Promise((resolve, reject) => {
       sock.once('data', resolve);

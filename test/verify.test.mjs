@@ -3,26 +3,33 @@
 // and server over a socketpair where both ends are ours. Every libtls error text asserted below was
 // observed on libretls 3.7.0 + OpenSSL 3.0 (Debian 12).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import { test } from 'node:test';
 import {
+  assertTlsError,
+  certArgs,
   clientConfig,
+  helpersUrl,
   L,
+  listen,
   opensslServer,
   pairHandshake,
   pem,
   pki,
+  raceTimeout,
+  runNodeScript,
   serverConfig,
+  serverFor,
+  sha256,
   startPeer,
+  tempDir,
   untilDone,
 } from './helpers.mjs';
 
 const T = { timeout: 20_000 };
-const helpersUrl = new URL('./helpers.mjs', import.meta.url).href;
 
 // ---- helpers local to this file ----
 
@@ -55,14 +62,6 @@ function scope(t) {
       items.push(fn);
     },
   };
-}
-
-/** Asserts that `err` is a TlsError from `op` whose message matches `re`. */
-function assertTlsError(err, op, re) {
-  assert.ok(err instanceof L.TlsError, `expected a TlsError, got ${err?.stack ?? err}`);
-  assert.equal(err.name, 'TlsError');
-  assert.equal(err.op, op);
-  assert.match(err.message, re);
 }
 
 /** The error `fn` throws (undefined if it returns). */
@@ -131,7 +130,7 @@ function opensslDate(text) {
 /** "SHA256:<hex>" of a PEM certificate file's DER, via `openssl x509 -outform der`. */
 function opensslHash(file) {
   const der = execFileSync('openssl', ['x509', '-in', pki(file), '-outform', 'der']);
-  return `SHA256:${createHash('sha256').update(der).digest('hex')}`;
+  return `SHA256:${sha256(der)}`;
 }
 
 /** The fields of `openssl ocsp -resp_text` for a DER response fixture. */
@@ -179,17 +178,14 @@ async function ourServer(s, cfg, info = () => ({})) {
       })(),
     );
   });
-  await new Promise((resolve, reject) => {
-    ns.once('error', reject);
-    ns.listen(0, '127.0.0.1', resolve);
-  });
+  const port = await listen(ns);
   const close = async () => {
     await Promise.all(pending);
     await new Promise((resolve) => ns.close(resolve));
     srv.free();
   };
   s.defer(close);
-  return { port: ns.address().port, results, close };
+  return { port, results, close };
 }
 
 /**
@@ -206,37 +202,11 @@ async function sClient(s, port, args, input = '') {
   );
   p.proc.stdin.on('error', () => {}); // EPIPE when s_client exits before reading its stdin
   p.proc.stdin.end(input);
-  const timeout = new Promise((resolve) => setTimeout(resolve, 8000, 'timeout').unref());
-  const exit = await Promise.race([p.exited, timeout]);
+  const exit = await raceTimeout(p.exited, 8000, 'timeout');
   assert.notEqual(exit, 'timeout', `openssl s_client did not exit:\n${p.output()}`);
   return { ...exit, out: p.output() };
 }
 
-/** Runs a small ESM script in a child node (for calls that may crash the process). */
-function runChild(code) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.on('exit', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
-}
-
-const serverFor = (name, extra = {}) =>
-  new L.Config({ certFile: pki(`${name}.crt`), keyFile: pki(`${name}.key`), ...extra });
-const cert = (name) => ['-cert', pki(`${name}.crt`), '-key', pki(`${name}.key`)];
 const GET = 'GET / HTTP/1.0\r\n\r\n';
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -313,7 +283,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const { port } = await osslServer(s, cert('expired'), 3);
+    const { port } = await osslServer(s, certArgs('expired'), 3);
     const strict = handshakeWith(port, clientConfig(), 'localhost');
     assertTlsError(strict.err, 'tls_handshake', /^certificate verification failed: certificate has expired$/);
     const noName = handshakeWith(port, clientConfig().insecureNoVerifyName(), 'localhost');
@@ -332,7 +302,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const { port } = await osslServer(s, cert('notyet'), 2);
+    const { port } = await osslServer(s, certArgs('notyet'), 2);
     const strict = handshakeWith(port, clientConfig(), 'localhost');
     assertTlsError(
       strict.err,
@@ -352,7 +322,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const { port } = await osslServer(s, cert('selfsigned'), 3);
+    const { port } = await osslServer(s, certArgs('selfsigned'), 3);
     const strict = handshakeWith(port, clientConfig(), 'localhost');
     assertTlsError(strict.err, 'tls_handshake', /^certificate verification failed: self-signed certificate$/);
     const noCert = handshakeWith(port, clientConfig().insecureNoVerifyCert(), 'localhost', (c) =>
@@ -373,7 +343,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const { port } = await osslServer(s, cert('revoked'), 3);
+    const { port } = await osslServer(s, certArgs('revoked'), 3);
     const viaFile = handshakeWith(port, clientConfig().setCrlFile(pki('crl.pem')), 'localhost');
     assertTlsError(viaFile.err, 'tls_handshake', /^certificate verification failed: certificate revoked$/);
     const viaMem = handshakeWith(port, clientConfig().setCrl(pem('crl.pem')), 'localhost');
@@ -399,7 +369,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const { port } = await osslServer(s, cert('nulsan'), 3);
+    const { port } = await osslServer(s, certArgs('nulsan'), 3);
     const asLocalhost = handshakeWith(port, clientConfig(), 'localhost');
     assertTlsError(
       asLocalhost.err,
@@ -461,7 +431,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const { port } = await osslServer(s, cert('other'), 2);
+    const { port } = await osslServer(s, certArgs('other'), 2);
     const names = [
       'other.test',
       'a.wild.test',
@@ -618,7 +588,7 @@ test(
       '-servername',
       'localhost',
       '-verify_return_error',
-      ...cert('client'),
+      ...certArgs('client'),
     ]);
     await srv.close();
     assert.equal(r.code, 0, r.out);
@@ -805,7 +775,7 @@ test(
     assert.equal(r.err, undefined);
     const v = r.value;
     const raw = new X509Certificate(pem('server.crt')).raw;
-    assert.equal(v.hash, `SHA256:${createHash('sha256').update(raw).digest('hex')}`);
+    assert.equal(v.hash, `SHA256:${sha256(raw)}`);
     assert.equal(v.hash, opensslHash('server.crt'));
     // libtls prints names with X509_NAME_oneline, which is openssl's "compat" name format
     const names = x509('server.crt', '-noout', '-subject', '-issuer', '-nameopt', 'compat');
@@ -1183,7 +1153,7 @@ test(
     for (const fd of r.fds) closeSync(fd);
     process.stdout.write(JSON.stringify(out));
   `;
-    const res = await runChild(code);
+    const res = await runNodeScript(code, { timeout: 10_000 });
     assert.equal(res.signal, null, `the child died of ${res.signal} (stderr: ${res.stderr})`);
     assert.equal(res.status, 0, res.stderr);
     const out = JSON.parse(res.stdout);
@@ -1197,8 +1167,7 @@ test(
 
 test('our client resumes a TLS 1.2 session through setSessionFd() against openssl s_server', T, async (t) => {
   const s = scope(t);
-  const dir = mkdtempSync(`${os.tmpdir()}/libtls-`);
-  s.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(s.defer);
   const fd = s.fd(openSync(`${dir}/session`, 'w+', 0o600));
   const { port } = await osslServer(s, ['-tls1_2'], 2);
   const first = handshakeWith(port, clientConfig().setSessionFd(fd), 'localhost', (c) => [
@@ -1221,8 +1190,7 @@ test(
   T,
   async (t) => {
     const s = scope(t);
-    const dir = mkdtempSync(`${os.tmpdir()}/libtls-`);
-    s.defer(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir(s.defer);
     const file = `${dir}/session`;
     const fd = s.fd(openSync(file, 'w+', 0o600));
     const { port } = await osslServer(s, ['-tls1_3', '-www'], 2);
@@ -1263,8 +1231,7 @@ for (const flag of ['-tls1_2', '-tls1_3']) {
     T,
     async (t) => {
       const s = scope(t);
-      const dir = mkdtempSync(`${os.tmpdir()}/libtls-`);
-      s.defer(() => rmSync(dir, { recursive: true, force: true }));
+      const dir = tempDir(s.defer);
       const sess = `${dir}/session`;
       const cfg = serverConfig().setSessionLifetime(300).addTicketKey(1, randomBytes(L.TICKET_KEY_SIZE));
       const srv = await ourServer(s, cfg, (acc) => ({
