@@ -352,10 +352,29 @@ export interface UpgradeOptions {
   allowHalfOpen?: boolean;
 }
 
+// One server context per Config for upgrade(mode: 'server'): a libtls server context holds the
+// OpenSSL context with the certificate and key loaded, which is costly to make per connection.
+const upgradeServers = new WeakMap<Config, Tls>();
+
+function serverFor(config: Config, owned: boolean, ownedList: (Tls | Config)[]): Tls {
+  if (owned) {
+    const srv = server(config);
+    ownedList.unshift(srv);
+    return srv;
+  }
+  let srv = upgradeServers.get(config);
+  if (srv === undefined || srv.freed) {
+    srv = server(config);
+    upgradeServers.set(config, srv);
+  }
+  return srv;
+}
+
 /**
  * Runs TLS over an existing Duplex (STARTTLS on a socket that already carried plaintext, a pipe,
  * an in-memory pair) with libtls's callback transport. The stream is owned by the returned socket
- * from now on: remove your own 'data' listeners before calling this.
+ * from now on: remove your own 'data' listeners before calling this. In server mode, pass the same
+ * Config to every call: its server context is made once and shared.
  */
 export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSocket> {
   if (typeof stream?.write !== 'function' || typeof stream?.on !== 'function') {
@@ -381,9 +400,7 @@ export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSoc
       ctx = client(config);
       ctx.connectCbs(t.read, t.write, servername);
     } else {
-      const srv = server(config);
-      ownedList.unshift(srv);
-      ctx = srv.acceptCbs(t.read, t.write);
+      ctx = serverFor(config, owned !== null, ownedList).acceptCbs(t.read, t.write);
     }
   } catch (err) {
     ctx?.free();

@@ -56,8 +56,22 @@ export interface TlsSocketInit {
 }
 
 const RECORD = 16384;
-// One scratch buffer for every socket: each read copies out what it got before anything else runs.
-const scratch = Buffer.allocUnsafeSlow(RECORD);
+const SLAB = 128 * 1024;
+
+/*
+ * Reads land in a shared slab and are pushed as slices of it, without a copy; a new slab is taken
+ * when less than a record is left. A slice keeps its slab alive until the reader lets go of it, as
+ * with net.Socket's read buffers.
+ */
+let slab = Buffer.allocUnsafeSlow(SLAB);
+let slabUsed = 0;
+
+function readSpace(): void {
+  if (SLAB - slabUsed < RECORD) {
+    slab = Buffer.allocUnsafeSlow(SLAB);
+    slabUsed = 0;
+  }
+}
 
 function isWant(r: number): r is typeof WANT_POLLIN | typeof WANT_POLLOUT {
   return r === WANT_POLLIN || r === WANT_POLLOUT;
@@ -103,7 +117,13 @@ export class TlsSocket extends Duplex {
 
   /** @internal Use `connect()`, `createServer()` or `upgrade()`. */
   constructor(init: TlsSocketInit) {
-    super({ allowHalfOpen: init.allowHalfOpen ?? false, emitClose: true, decodeStrings: true });
+    super({
+      allowHalfOpen: init.allowHalfOpen ?? false,
+      emitClose: true,
+      decodeStrings: true,
+      // a few records per turn of the event loop, as net.Socket on Node 22
+      readableHighWaterMark: 64 * 1024,
+    });
     this.#ctx = init.context;
     this.#t = init.transport;
     this.#owned = init.owned ?? [];
@@ -150,8 +170,9 @@ export class TlsSocket extends Duplex {
   #pumpRead(): void {
     while (this.#reading && !this.destroyed) {
       let r: number;
+      readSpace();
       try {
-        r = this.#ctx.readInto(scratch, 0, RECORD);
+        r = this.#ctx.readInto(slab, slabUsed, RECORD);
       } catch (err) {
         this.#readFailed(err);
         return;
@@ -159,8 +180,8 @@ export class TlsSocket extends Duplex {
       if (r > 0) {
         this.bytesRead += r;
         this.#touch();
-        const chunk = Buffer.allocUnsafe(r);
-        scratch.copy(chunk, 0, 0, r);
+        const chunk = slab.subarray(slabUsed, slabUsed + r);
+        slabUsed += r;
         if (!this.push(chunk)) this.#reading = false;
       } else if (r === 0) {
         this.#reading = false;

@@ -61,22 +61,32 @@ export class FdTransport implements Transport {
     }
   }
 
+  /*
+   * Readability stays armed after its event: the usual next step (libtls asking to read again)
+   * then costs no epoll_ctl. If it fires with nobody waiting it is disarmed, so a paused reader
+   * does not spin on a level-triggered readable fd.
+   */
   #onEvent(status: number, events: number): void {
     if (this.#closed || this.#poll === null) return;
     // On an error condition wake both sides: the next libtls call reports what went wrong.
     const fired = status < 0 ? this.#events : events & this.#events;
-    this.#events &= ~fired;
-    if (this.#events === 0) native.pollStop(this.#poll);
-    else native.pollStart(this.#poll, this.#events);
-    if (fired & READABLE) {
-      const cb = this.#onReadable;
-      this.#onReadable = null;
-      cb?.();
+    const onReadable = fired & READABLE ? this.#onReadable : null;
+    const onWritable = fired & WRITABLE ? this.#onWritable : null;
+    // A socket is nearly always writable: that direction is disarmed as soon as it fires.
+    let idle = fired & WRITABLE;
+    if (fired & READABLE && onReadable === null) idle |= READABLE;
+    if (idle !== 0) {
+      this.#events &= ~idle;
+      if (this.#events === 0) native.pollStop(this.#poll);
+      else native.pollStart(this.#poll, this.#events);
     }
-    if (fired & WRITABLE && !this.#closed) {
-      const cb = this.#onWritable;
+    if (onReadable !== null) {
+      this.#onReadable = null;
+      onReadable();
+    }
+    if (onWritable !== null && !this.#closed) {
       this.#onWritable = null;
-      cb?.();
+      onWritable();
     }
   }
 
