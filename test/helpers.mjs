@@ -1,10 +1,10 @@
 // Shared test helpers: fixture paths, real peers (openssl, gnutls) on 127.0.0.1, and drivers for
 // the non-blocking 1:1 API. Every wait is bounded in time.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -213,8 +213,8 @@ export function readAll(stream, ms = 5000, what = 'end of stream') {
  * Starts a peer process (e.g. openssl s_server) and collects its output. `ready(output)` says when
  * it is up, else `port` is waited for. Returns { proc, output(), kill(), exited }.
  */
-export async function startPeer(cmd, args, { port, ready, ms = 8000, stdin = 'pipe' } = {}) {
-  const proc = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'] });
+export async function startPeer(cmd, args, { port, ready, ms = 8000, stdin = 'pipe', env } = {}) {
+  const proc = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], ...(env ? { env } : {}) });
   let out = '';
   proc.stdout.on('data', (d) => {
     out += d;
@@ -271,8 +271,47 @@ export async function gnutlsServer(extra = []) {
     pki('server.key'),
     ...extra,
   ];
-  const peer = await startPeer('gnutls-serv', args, { ready: (o) => /listening on IPv4/.test(o) });
+  // gnutls-serv cannot be told where to listen: the shim narrows its bind() to loopback
+  const env = { ...process.env, LD_PRELOAD: loopbackShim() };
+  const peer = await startPeer('gnutls-serv', args, { ready: (o) => /listening on IPv4/.test(o), env });
   return { ...peer, port };
+}
+
+let shimPath;
+/** Builds (once per content) test/fixtures/loopback-bind.c into an LD_PRELOAD shim; its path. */
+export function loopbackShim() {
+  if (shimPath) return shimPath;
+  const src = path.join(here, 'fixtures', 'loopback-bind.c');
+  const out = path.join(os.tmpdir(), `libtls-loopback-bind-${sha256(readFileSync(src)).slice(0, 16)}.so`);
+  if (!existsSync(out)) {
+    const tmp = `${out}.${process.pid}.tmp`;
+    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', '-o', tmp, src, '-ldl']);
+    renameSync(tmp, out);
+  }
+  shimPath = out;
+  return out;
+}
+
+/** The local addresses (as `ip:port`) of the TCP sockets listening on `port`, from /proc/net. */
+export function listeningAddresses(port) {
+  const found = [];
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ]) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== '0A') continue; // 0A: LISTEN
+      const [hex, p] = f[1].split(':');
+      if (Number.parseInt(p, 16) !== port) continue;
+      const bytes = Buffer.from(hex, 'hex');
+      // /proc/net prints each 32-bit word in host (little-endian) order
+      for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+      const ip = v6 ? bytes.toString('hex').replace(/(.{4})(?!$)/g, '$1:') : [...bytes].join('.');
+      found.push(`${ip}:${port}`);
+    }
+  }
+  return found;
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   gnutlsServer,
   L,
   listen,
+  listeningAddresses,
   openFds,
   opensslServer,
   pem,
@@ -402,6 +403,19 @@ describe('our client against openssl s_server (non-blocking, takeFd + connectSoc
 });
 
 describe('our client against gnutls-serv (a different TLS implementation)', () => {
+  test('gnutls-serv, started through the loopback shim, listens on 127.0.0.1 and ::1 only', T, async () => {
+    const peer = await gnutlsServer();
+    try {
+      const addrs = listeningAddresses(peer.port);
+      assert.ok(addrs.includes(`127.0.0.1:${peer.port}`), addrs.join(' '));
+      for (const a of addrs) {
+        assert.match(a, /^(127\.0\.0\.1|0000:0000:0000:0000:0000:0000:0000:0001):\d+$/, addrs.join(' '));
+      }
+    } finally {
+      await peer.kill();
+    }
+  });
+
   for (const [prio, version] of [
     [[], 'TLSv1.3'],
     [['--priority', 'NORMAL:-VERS-TLS1.3'], 'TLSv1.2'],

@@ -311,7 +311,7 @@ describe('interop: connect() against independent servers', () => {
   });
 
   test('connect() to gnutls-serv --echo (on 127.0.0.1) gets a line echoed', T, async () => {
-    // gnutls-serv listens on every address and cannot be limited; we only connect to 127.0.0.1.
+    // gnutls-serv runs with the loopback shim (test/fixtures/loopback-bind.c): it listens on loopback only.
     const peer = await gnutlsServer();
     try {
       const c = await connectTo(peer.port);
