@@ -28,13 +28,42 @@ export interface Transport {
   setKeepAlive(on: boolean, initialDelayMs: number): void;
 }
 
+/**
+ * The callbacks waiting for one direction. The read, write and close paths of a socket can wait
+ * for the same direction at once (a read that must send, a write that must receive): each is
+ * woken.
+ */
+class Waiters {
+  #list: (() => void)[] = [];
+
+  add(cb: () => void): void {
+    this.#list.push(cb);
+  }
+
+  get empty(): boolean {
+    return this.#list.length === 0;
+  }
+
+  clear(): void {
+    this.#list = [];
+  }
+
+  /** Calls (and forgets) everything that was waiting. */
+  fire(): void {
+    const list = this.#list;
+    if (list.length === 0) return;
+    this.#list = [];
+    for (const cb of list) cb();
+  }
+}
+
 /** Readiness of a socket fd that this transport owns and closes. */
 export class FdTransport implements Transport {
   readonly fd: number;
   #poll: PollHandle | null = null;
   #events = 0;
-  #onReadable: (() => void) | null = null;
-  #onWritable: (() => void) | null = null;
+  readonly #onReadable = new Waiters();
+  readonly #onWritable = new Waiters();
   #refed = true;
   #closed = false;
 
@@ -53,8 +82,7 @@ export class FdTransport implements Transport {
       if (!this.#refed) native.pollRef(this.#poll, false);
     }
     const bit = want === WANT_POLLIN ? READABLE : WRITABLE;
-    if (bit === READABLE) this.#onReadable = ready;
-    else this.#onWritable = ready;
+    (bit === READABLE ? this.#onReadable : this.#onWritable).add(ready);
     if ((this.#events & bit) === 0) {
       this.#events |= bit;
       native.pollStart(this.#poll, this.#events);
@@ -70,24 +98,16 @@ export class FdTransport implements Transport {
     if (this.#closed || this.#poll === null) return;
     // On an error condition wake both sides: the next libtls call reports what went wrong.
     const fired = status < 0 ? this.#events : events & this.#events;
-    const onReadable = fired & READABLE ? this.#onReadable : null;
-    const onWritable = fired & WRITABLE ? this.#onWritable : null;
     // A socket is nearly always writable: that direction is disarmed as soon as it fires.
     let idle = fired & WRITABLE;
-    if (fired & READABLE && onReadable === null) idle |= READABLE;
+    if (fired & READABLE && this.#onReadable.empty) idle |= READABLE;
     if (idle !== 0) {
       this.#events &= ~idle;
       if (this.#events === 0) native.pollStop(this.#poll);
       else native.pollStart(this.#poll, this.#events);
     }
-    if (onReadable !== null) {
-      this.#onReadable = null;
-      onReadable();
-    }
-    if (onWritable !== null && !this.#closed) {
-      this.#onWritable = null;
-      onWritable();
-    }
+    if (fired & READABLE) this.#onReadable.fire();
+    if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
   }
 
   endWrite(): void {
@@ -97,7 +117,8 @@ export class FdTransport implements Transport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#onReadable = this.#onWritable = null;
+    this.#onReadable.clear();
+    this.#onWritable.clear();
     if (this.#poll !== null) native.pollClose(this.#poll); // before close(fd): libuv aborts otherwise
     this.#poll = null;
     closeSync(this.fd);
@@ -137,8 +158,8 @@ export class StreamTransport implements Transport {
   #inboundBytes = 0;
   #ended = false;
   #error: Error | null = null;
-  #onReadable: (() => void) | null = null;
-  #onWritable: (() => void) | null = null;
+  readonly #onReadable = new Waiters();
+  readonly #onWritable = new Waiters();
   #closed = false;
   readonly #onData = (chunk: Buffer | string): void => {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -231,10 +252,10 @@ export class StreamTransport implements Transport {
   wait(want: Want, ready: () => void): void {
     if (this.#closed) return;
     if (want === WANT_POLLIN) {
-      this.#onReadable = ready;
+      this.#onReadable.add(ready);
       if (this.#inboundBytes > 0 || this.#ended) this.#wake(true, false);
     } else {
-      this.#onWritable = ready;
+      this.#onWritable.add(ready);
       if (this.writable() || this.#ended) this.#wake(false, true);
     }
   }
@@ -247,16 +268,8 @@ export class StreamTransport implements Transport {
   #wake(reader: boolean, writer: boolean): void {
     process.nextTick(() => {
       if (this.#closed) return;
-      if (reader && this.#onReadable) {
-        const cb = this.#onReadable;
-        this.#onReadable = null;
-        cb();
-      }
-      if (writer && this.#onWritable) {
-        const cb = this.#onWritable;
-        this.#onWritable = null;
-        cb();
-      }
+      if (reader) this.#onReadable.fire();
+      if (writer && !this.#closed) this.#onWritable.fire();
     });
   }
 
@@ -267,7 +280,8 @@ export class StreamTransport implements Transport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#onReadable = this.#onWritable = null;
+    this.#onReadable.clear();
+    this.#onWritable.clear();
     const s = this.stream;
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
