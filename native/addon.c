@@ -14,6 +14,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/*
+ * libtls runs on the OpenSSL of the process: inside Node.js that is Node's own, shared with
+ * node:tls, error queue included. A libtls failure leaves its OpenSSL errors queued, and the next
+ * node:tls failure on this thread would report them as its own: the queue is cleared once the
+ * failure's text has been taken. Declared here (libcrypto is loaded with libtls) so the build needs
+ * no OpenSSL headers.
+ */
+extern void ERR_clear_error(void);
+
 typedef struct {
   napi_ref error_class; /* TlsError, registered by the TypeScript layer */
 } lt_instance;
@@ -39,7 +48,15 @@ void lt_throw_status(napi_env env, napi_status status, const char *call) {
   napi_throw_error(env, NULL, buf);
 }
 
+static napi_value throw_tls(napi_env env, const char *op, const char *message);
+
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message) {
+  throw_tls(env, op, message); /* copies the message first */
+  ERR_clear_error();
+  return NULL;
+}
+
+static napi_value throw_tls(napi_env env, const char *op, const char *message) {
   char buf[1024];
   if (message == NULL || message[0] == '\0') {
     snprintf(buf, sizeof(buf), "%s failed", op);

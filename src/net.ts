@@ -28,6 +28,8 @@ export interface ConnectOptions {
   /** 4 or 6 to force an address family. */
   family?: 0 | 4 | 6;
   allowHalfOpen?: boolean;
+  /** TCP_NODELAY; default true (TLS writes whole records, Nagle only delays them). */
+  noDelay?: boolean;
 }
 
 function configOf(c: unknown, name: string): { config: Config; owned: Config | null } {
@@ -166,9 +168,11 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
         reject(err);
         return;
       }
+      const transport = new FdTransport(fd);
+      if (options.noDelay !== false) transport.setNoDelay(true);
       const socket = new TlsSocket({
         context: ctx,
-        transport: new FdTransport(fd),
+        transport,
         owned: owned ? [owned] : [],
         addresses,
         allowHalfOpen: options.allowHalfOpen ?? false,
@@ -185,6 +189,8 @@ export interface ServerOptions {
   /** Milliseconds a client has to complete its handshake; default 10,000; 0: no limit. */
   handshakeTimeout?: number;
   allowHalfOpen?: boolean;
+  /** TCP_NODELAY on accepted connections; default true (as node:http). */
+  noDelay?: boolean;
 }
 
 /**
@@ -198,6 +204,7 @@ export class TlsServer extends EventEmitter {
   readonly #config: Config;
   readonly #handshakeTimeout: number;
   readonly #allowHalfOpen: boolean;
+  readonly #noDelay: boolean;
   readonly #sockets = new Set<TlsSocket>();
   #closing = false;
   #netClosed = false;
@@ -207,6 +214,7 @@ export class TlsServer extends EventEmitter {
     if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
     this.#handshakeTimeout = timeoutOpt(options.handshakeTimeout, 'handshakeTimeout') ?? 10_000;
     this.#allowHalfOpen = options.allowHalfOpen ?? false;
+    this.#noDelay = options.noDelay ?? true;
     this.#config = configOf(options.config, 'config').config;
     this.#ctx = server(this.#config);
     if (onSecureConnection !== undefined) {
@@ -231,9 +239,11 @@ export class TlsServer extends EventEmitter {
       this.emit('tlsClientError', err, null);
       return;
     }
+    const transport = new FdTransport(fd);
+    if (this.#noDelay) transport.setNoDelay(true);
     const socket = new TlsSocket({
       context: ctx,
-      transport: new FdTransport(fd),
+      transport,
       addresses,
       allowHalfOpen: this.#allowHalfOpen,
       mode: 'server',

@@ -3,7 +3,7 @@
 // repeated, with the same data, once the transport says it may progress.
 import { Duplex } from 'node:stream';
 import type { Config } from './config.js';
-import { OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
+import { OCSP_CERT_REVOKED, OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { TlsError } from './errors.js';
 import type { Tls } from './tls.js';
 import type { Transport } from './transport.js';
@@ -483,9 +483,11 @@ export class TlsSocket extends Duplex {
         const t = this.#ctx;
         const date = (seconds: number | null): Date | null =>
           seconds === null ? null : new Date(seconds * 1000);
+        const certStatus = t.peerOcspCertStatus() ?? OCSP_CERT_UNKNOWN;
         this.#ocsp = {
-          certStatus: t.peerOcspCertStatus() ?? OCSP_CERT_UNKNOWN,
-          crlReason: t.peerOcspCrlReason(),
+          certStatus,
+          // libtls reports 0 (CRL_REASON_UNSPECIFIED) for a certificate that is not revoked
+          crlReason: certStatus === OCSP_CERT_REVOKED ? t.peerOcspCrlReason() : null,
           responseStatus: t.peerOcspResponseStatus() ?? -1,
           thisUpdate: date(t.peerOcspThisUpdate()) ?? new Date(0),
           nextUpdate: date(t.peerOcspNextUpdate()),
