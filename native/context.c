@@ -37,6 +37,7 @@ struct lt_ctx {
   bool configured; /* has a config: tls_reset() drops it */
   bool connected;  /* connect_* or accept_* succeeded */
   bool handshaken; /* the handshake completed */
+  bool has_read;   /* tls_read was called (a TLS 1.3 client then processes session tickets) */
   bool ocsp_failed;
   int busy;           /* inside a libtls call that can run a transport callback */
   int fd;             /* a socket opened by connect(host), owned here, or -1 */
@@ -232,7 +233,7 @@ static napi_value js_reset(napi_env env, napi_callback_info info) {
   tls_reset(c->tls);
   close_owned_fd(c);
   drop_callbacks(env, c);
-  c->configured = c->connected = c->handshaken = c->ocsp_failed = c->sf_pending = false;
+  c->configured = c->connected = c->handshaken = c->has_read = c->ocsp_failed = c->sf_pending = false;
   return lt_undefined(env);
 }
 
@@ -673,6 +674,7 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
     return NULL;
   }
+  c->has_read = true;
   ssize_t rc = GUARDED(c, tls_read(c->tls, data + off, (size_t)n));
   return io_result(env, c, rc, "tls_read");
 }
@@ -890,6 +892,14 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     return lt_throw_tls(env, op, "an earlier OCSP response failed to process on this context");
   if (len == 0)
     return lt_throw_tls(env, op, "empty OCSP response");
+  /* libretls keeps the peer chain of the handshake's session without a reference; on TLS 1.3 the
+     first read processes the server's session tickets, OpenSSL replaces the session and frees that
+     chain, and tls_ocsp_process_response would verify against freed memory */
+  const char *version = tls_conn_version(c->tls);
+  if (c->has_read && version != NULL && strcmp(version, "TLSv1.3") == 0)
+    return lt_throw_tls(env, op,
+                        "on TLS 1.3 an OCSP response must be processed before the first read (libtls "
+                        "loses the peer's certificate chain when the session tickets arrive)");
   /* libtls keeps OCSP state only for a peer certificate with a responder URL (and drops it after a
      response fails to parse); without it tls_ocsp_process_response dereferences NULL */
   if (tls_peer_ocsp_url(c->tls) == NULL)

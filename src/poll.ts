@@ -84,7 +84,11 @@ export function poll(fd: number, want: Want, opts: PollOptions = {}): Promise<vo
   let events: number;
   if (want === WANT_POLLIN) events = READABLE;
   else if (want === WANT_POLLOUT) events = WRITABLE;
-  else throw new RangeError(`want must be WANT_POLLIN or WANT_POLLOUT, got ${String(want)}`);
+  else {
+    // String(want) would run the value's own code, or throw for a null-prototype object
+    const got = typeof want === 'number' ? String(want) : `a value of type ${typeof want}`;
+    throw new RangeError(`want must be WANT_POLLIN or WANT_POLLOUT, got ${got}`);
+  }
   if (typeof opts !== 'object' || opts === null) fail('opts', 'an object', opts);
   const { timeout, signal } = opts;
   if (timeout !== undefined) int(timeout, 'timeout', 0, INT32_MAX);

@@ -4,12 +4,22 @@
 /** PEM/DER/data arguments: `string | Uint8Array`. */
 export type BytesLike = string | Uint8Array;
 
+// Describes a bad argument for a TypeError without letting it run code of its own: a getter, a
+// Proxy trap or a `constructor.name` that is not a string must not replace the TypeError.
 function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`;
-  if (typeof v === 'string') return `a string`;
-  return `${typeof v} ${String(v)}`;
+  try {
+    if (v === null) return 'null';
+    if (Array.isArray(v)) return 'an array';
+    if (typeof v === 'object') {
+      const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+      return `an instance of ${typeof name === 'string' && name !== '' ? name : 'Object'}`;
+    }
+    if (typeof v === 'string') return 'a string';
+    if (typeof v === 'function') return 'a function';
+    return `${typeof v} ${String(v)}`;
+  } catch {
+    return `a value of type ${typeof v}`;
+  }
 }
 
 export function fail(name: string, expected: string, v: unknown): never {
