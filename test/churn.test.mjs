@@ -22,7 +22,9 @@ import { test } from 'node:test';
 import { helpersUrl, runNodeScript } from './helpers.mjs';
 
 const CYCLES = Number(process.env.LIBTLS_CHURN_CYCLES ?? 10_000);
-const RSS_BOUND = 20 * 1024 * 1024;
+// Under AddressSanitizer (npm run test:asan) freed memory waits in a 256 MiB quarantine and RSS
+// climbs toward it whatever the code does: there, leaks are left to the normal run.
+const RSS_BOUND = (/libasan/.test(process.env.LD_PRELOAD ?? '') ? 300 : 20) * 1024 * 1024;
 const KINDS = 10; // test/churn.child.mjs: 4 clean, 6 abrupt kinds, in turn
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 
