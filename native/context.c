@@ -38,6 +38,8 @@ struct lt_ctx {
   bool connected;  /* connect_* or accept_* succeeded */
   bool handshaken; /* the handshake completed */
   bool has_read;   /* tls_read was called (a TLS 1.3 client then processes session tickets) */
+  char *deferred_error; /* a batch call's failure after some progress, thrown by the next call */
+  const char *deferred_op;
   bool ocsp_failed;
   int busy;           /* inside a libtls call that can run a transport callback */
   int fd;             /* a socket opened by connect(host), owned here, or -1 */
@@ -83,6 +85,8 @@ static void release(napi_env env, lt_ctx *c) {
     return;
   tls_free(c->tls);
   c->tls = NULL;
+  free(c->deferred_error);
+  c->deferred_error = NULL;
   close_owned_fd(c);
   drop_callbacks(env, c);
   c->sf_pending = false;
@@ -231,6 +235,8 @@ static napi_value js_reset(napi_env env, napi_callback_info info) {
     return lt_throw_tls(env, "tls_reset",
                         "the server still has accepted contexts; free them before reset()");
   tls_reset(c->tls);
+  free(c->deferred_error);
+  c->deferred_error = NULL;
   close_owned_fd(c);
   drop_callbacks(env, c);
   c->configured = c->connected = c->handshaken = c->has_read = c->ocsp_failed = c->sf_pending = false;
@@ -659,6 +665,86 @@ static napi_value js_handshake(napi_env env, napi_callback_info info) {
 }
 
 /* readInto(ctx, u8, offset, length): bytes read, 0 at end of stream, or WANT_* */
+/*
+ * Batches for the Node.js layer's fd transport: readBatch/writeBatch repeat tls_read/tls_write
+ * (one record each) until the buffer is full or sent, or libtls asks to wait, so a stream moves
+ * several records per call into C. A failure after some progress returns the progress and is
+ * thrown by the next call, with libtls's text of the moment. Contexts with transport callbacks
+ * are not batched (their callbacks run JavaScript).
+ */
+static void defer_error(lt_ctx *c, const char *op) {
+  const char *e = tls_error(c->tls);
+  free(c->deferred_error);
+  c->deferred_error = strdup(e ? e : "failed");
+  c->deferred_op = op;
+}
+
+static int throw_deferred(napi_env env, lt_ctx *c) {
+  if (c->deferred_error == NULL)
+    return 0;
+  char *e = c->deferred_error;
+  c->deferred_error = NULL;
+  lt_throw_tls(env, c->deferred_op, e);
+  free(e);
+  return -1;
+}
+
+#define RECORD_SIZE 16384
+
+static int sendfile_pending_conflict(napi_env env, lt_ctx *c, const char *op);
+
+static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
+  ARGS(4);
+  const char *op = reading ? "tls_read" : "tls_write";
+  lt_ctx *c;
+  uint8_t *data;
+  size_t len;
+  int64_t off, n;
+  TRY(ctx_get(env, argv[0], op, &c));
+  TRY(need_connection(env, c, op));
+  if (c->cb_read != NULL)
+    return lt_throw_tls(env, op, "batched I/O is for the fd transport");
+  TRY(throw_deferred(env, c));
+  if (!reading)
+    TRY(sendfile_pending_conflict(env, c, op));
+  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
+  TRY(lt_get_int64(env, argv[2], &off));
+  TRY(lt_get_int64(env, argv[3], &n));
+  if (off < 0 || n < 0 || (uint64_t)off > len || (uint64_t)n > len - (uint64_t)off) {
+    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
+    return NULL;
+  }
+  if (reading)
+    c->has_read = true;
+  int64_t done = 0;
+  while (done < n) {
+    size_t chunk = (size_t)(n - done);
+    if (!reading && chunk > RECORD_SIZE)
+      chunk = RECORD_SIZE; /* after WANT_*, the next call offers this same slice again */
+    ssize_t rc = reading ? tls_read(c->tls, data + off + done, chunk)
+                         : tls_write(c->tls, data + off + done, chunk);
+    if (rc > 0) {
+      c->handshaken = true;
+      done += rc;
+      continue;
+    }
+    if (done == 0)
+      return io_result(env, c, rc, op); /* the value, WANT_*, end of stream or the error */
+    if (rc == -1)
+      defer_error(c, op);
+    break; /* WANT_* or end of stream: report the progress; the next call sees the rest */
+  }
+  return lt_int(env, done);
+}
+
+static napi_value js_read_batch(napi_env env, napi_callback_info info) {
+  return batch(env, info, true);
+}
+
+static napi_value js_write_batch(napi_env env, napi_callback_info info) {
+  return batch(env, info, false);
+}
+
 static napi_value js_read(napi_env env, napi_callback_info info) {
   ARGS(4);
   lt_ctx *c;
@@ -667,6 +753,7 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
   int64_t off, n;
   TRY(ctx_get(env, argv[0], "tls_read", &c));
   TRY(need_connection(env, c, "tls_read"));
+  TRY(throw_deferred(env, c));
   TRY(lt_get_bytes(env, argv[1], false, &data, &len));
   TRY(lt_get_int64(env, argv[2], &off));
   TRY(lt_get_int64(env, argv[3], &n));
@@ -698,6 +785,7 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   int64_t off, n;
   TRY(ctx_get(env, argv[0], "tls_write", &c));
   TRY(need_connection(env, c, "tls_write"));
+  TRY(throw_deferred(env, c));
   TRY(sendfile_pending_conflict(env, c, "tls_write"));
   TRY(lt_get_bytes(env, argv[1], false, &data, &len));
   TRY(lt_get_int64(env, argv[2], &off));
@@ -979,6 +1067,8 @@ napi_status lt_context_init(napi_env env, napi_value exports) {
       EXPORT_FN("tlsHandshake", js_handshake),
       EXPORT_FN("tlsRead", js_read),
       EXPORT_FN("tlsWrite", js_write),
+      EXPORT_FN("tlsReadBatch", js_read_batch),
+      EXPORT_FN("tlsWriteBatch", js_write_batch),
       EXPORT_FN("tlsSendfile", js_sendfile),
       EXPORT_FN("tlsClose", js_close),
       EXPORT_FN("tlsConnVersion", conn_version),

@@ -87,6 +87,8 @@ export interface Native {
   tlsHandshake(t: TlsHandle): number;
   tlsRead(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
   tlsWrite(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  tlsReadBatch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  tlsWriteBatch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
   tlsSendfile(t: TlsHandle, fd: number, bytes: number, offset: number): number;
   tlsClose(t: TlsHandle): number;
   tlsConnVersion(t: TlsHandle): string | null;

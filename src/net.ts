@@ -177,6 +177,7 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
         addresses,
         allowHalfOpen: options.allowHalfOpen ?? false,
         mode: 'client',
+        batch: true,
       });
       const left = timeout === undefined ? undefined : Math.max(1, timeout - (Date.now() - started));
       whenSecure(socket, `connecting to ${host}:${port}`, left, signal, timeout).then(resolve, reject);
@@ -247,6 +248,7 @@ export class TlsServer extends EventEmitter {
       addresses,
       allowHalfOpen: this.#allowHalfOpen,
       mode: 'server',
+      batch: true,
     });
     this.#sockets.add(socket);
     socket.once('close', () => {

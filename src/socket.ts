@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import type { Config } from './config.js';
 import { OCSP_CERT_REVOKED, OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { TlsError } from './errors.js';
-import type { Tls } from './tls.js';
+import { readBatch, type Tls, writeBatch } from './tls.js';
 import type { Transport } from './transport.js';
 
 /** The peer certificate of a connection (see `TlsSocket.peerCertificate`). */
@@ -53,6 +53,8 @@ export interface TlsSocketInit {
   addresses?: SocketAddresses;
   allowHalfOpen?: boolean;
   mode: 'client' | 'server';
+  /** Move several records per call into C (the fd transport; not with transport callbacks). */
+  batch?: boolean;
 }
 
 const RECORD = 16384;
@@ -95,6 +97,7 @@ export class TlsSocket extends Duplex {
   readonly #owned: (Tls | Config)[];
   readonly #addresses: SocketAddresses;
   readonly #mode: 'client' | 'server';
+  readonly #batch: boolean;
   #secure = false;
   #handshakeStarted = false;
   #reading = false;
@@ -129,6 +132,7 @@ export class TlsSocket extends Duplex {
     this.#owned = init.owned ?? [];
     this.#addresses = init.addresses ?? {};
     this.#mode = init.mode;
+    this.#batch = init.batch ?? false;
   }
 
   /** @internal Starts the handshake; `'secure'` or `'error'` follows. */
@@ -172,7 +176,9 @@ export class TlsSocket extends Duplex {
       let r: number;
       readSpace();
       try {
-        r = this.#ctx.readInto(slab, slabUsed, RECORD);
+        r = this.#batch
+          ? readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed)
+          : this.#ctx.readInto(slab, slabUsed, RECORD);
       } catch (err) {
         this.#readFailed(err);
         return;
@@ -243,10 +249,11 @@ export class TlsSocket extends Duplex {
         return;
       }
       // After WANT_*, libtls must see the same bytes again: the slice depends only on #woff.
-      const end = Math.min(buf.length, this.#woff + RECORD);
       let r: number;
       try {
-        r = this.#ctx.write(buf.subarray(this.#woff, end));
+        r = this.#batch
+          ? writeBatch(this.#ctx, buf, this.#woff, buf.length - this.#woff)
+          : this.#ctx.write(buf.subarray(this.#woff, Math.min(buf.length, this.#woff + RECORD)));
       } catch (err) {
         this.#finishWrite(err as Error);
         return;

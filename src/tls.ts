@@ -14,9 +14,18 @@ const MAX_READ = 1 << 30;
 
 let handleOf: (t: Tls) => TlsHandle;
 
-/** The native handle of a live context (for the Node.js layer). */
-export function tlsHandle(t: Tls): TlsHandle {
-  return handleOf(t);
+/**
+ * @internal For the Node.js layer's fd transport: `readInto`/`write` repeated in C until `length`
+ * bytes moved or libtls asks to wait (bytes moved, 0 at end of stream, or WANT_* if none moved).
+ * A failure after some progress is thrown by the next call. Not for callback contexts.
+ */
+export function readBatch(t: Tls, buf: Uint8Array, offset: number, length: number): number | Want {
+  return native.tlsReadBatch(handleOf(t), buf, offset, length);
+}
+
+/** @internal As `readBatch`, for writing; after WANT_* repeat with the same remaining bytes. */
+export function writeBatch(t: Tls, buf: Uint8Array, offset: number, length: number): number | Want {
+  return native.tlsWriteBatch(handleOf(t), buf, offset, length);
 }
 
 function port(p: unknown): string | null {

@@ -1,11 +1,13 @@
-// The transports under TlsSocket (src/transport.ts, internal): a socket's read, write and close
-// paths may wait for the same direction at once, and each must be woken.
+// What TlsSocket stands on, internal to the package: the transports (src/transport.ts: a socket's
+// read, write and close paths may wait for the same direction at once, and each must be woken) and
+// the batched I/O of the fd transport (readBatch/writeBatch in src/tls.ts).
 import assert from 'node:assert/strict';
 import { closeSync, writeSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { readBatch, writeBatch } from '../dist/tls.js';
 import { FdTransport, StreamTransport } from '../dist/transport.js';
-import { L, within } from './helpers.mjs';
+import { clientConfig, L, pairHandshake, serverConfig, within } from './helpers.mjs';
 
 test('FdTransport wakes every waiter of a direction when the fd becomes ready', async () => {
   const [a, b] = L.socketpair();
@@ -46,5 +48,68 @@ test('StreamTransport wakes every waiter for inbound bytes once data arrives', a
     assert.equal(Buffer.from(t.read(100)).toString(), 'ciphertext');
   } finally {
     t.close();
+  }
+});
+
+test('readBatch returns the records it read and throws a failure that followed them on the next call', async () => {
+  const { cli, acc, srv, fds } = await pairHandshake(serverConfig(), clientConfig());
+  try {
+    assert.equal(acc.write('first record'), 12);
+    assert.equal(acc.write('second record'), 13);
+    closeSync(fds[1]); // the peer goes away without close_notify
+    const buf = Buffer.alloc(64 * 1024);
+    let n = L.WANT_POLLIN;
+    for (let i = 0; i < 50 && n === L.WANT_POLLIN; i++) {
+      n = readBatch(cli, buf, 0, buf.length);
+      if (n === L.WANT_POLLIN) await L.poll(fds[0], n, { timeout: 2000 });
+    }
+    assert.equal(buf.subarray(0, n).toString(), 'first recordsecond record');
+    assert.throws(
+      () => readBatch(cli, buf, 0, buf.length),
+      (e) => e instanceof L.TlsError && e.op === 'tls_read' && /unexpected eof/.test(e.message),
+    );
+  } finally {
+    cli.free();
+    acc.free();
+    srv.free();
+    closeSync(fds[0]);
+  }
+});
+
+test('writeBatch sends a buffer of many records in one call and offers the same slice again after WANT_POLLOUT', async () => {
+  const { cli, acc, srv, fds } = await pairHandshake(serverConfig(), clientConfig());
+  try {
+    const data = Buffer.alloc(8 * 1024 * 1024, 7);
+    let off = 0;
+    let wants = 0;
+    const received = [];
+    const reader = (async () => {
+      let got = 0;
+      const buf = Buffer.alloc(128 * 1024);
+      while (got < data.length) {
+        const r = readBatch(acc, buf, 0, buf.length);
+        if (r === L.WANT_POLLIN) await L.poll(fds[1], r, { timeout: 5000 });
+        else {
+          got += r;
+          received.push(Buffer.from(buf.subarray(0, r)));
+        }
+      }
+    })();
+    for (let i = 0; i < 10_000 && off < data.length; i++) {
+      const r = writeBatch(cli, data, off, data.length - off);
+      if (r === L.WANT_POLLOUT) {
+        wants++;
+        await L.poll(fds[0], r, { timeout: 5000 });
+      } else off += r;
+    }
+    await within(reader, 10_000, 'the reader');
+    assert.equal(off, data.length);
+    assert.ok(wants > 0, 'the socket never filled up');
+    assert.ok(Buffer.concat(received).equals(data));
+  } finally {
+    cli.free();
+    acc.free();
+    srv.free();
+    for (const fd of fds) closeSync(fd);
   }
 });
