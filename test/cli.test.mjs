@@ -746,4 +746,18 @@ describe('examples', () => {
     assert.match(r.stdout, /^server read "ping"\nclient read "pong \(ping\)"$/m);
     assert.match(r.stdout, /^server read after the client's close: null$/m);
   });
+
+  test('cluster.mjs: two workers share the port and serve the connections; resumption is reported as it happened', async () => {
+    const r = await example('cluster.mjs', ['--workers', '2', '--connections', '8']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^2 workers listening on 127\.0\.0\.1:\d+$/m);
+    const served = [...r.stdout.matchAll(/^worker (\d+) served (\d+) connections$/gm)];
+    assert.equal(served.length, 2, r.stdout);
+    assert.equal(
+      served.reduce((n, m) => n + Number(m[2]), 0),
+      8,
+    );
+    // libretls 3.7 servers issue no usable session ticket (README, "What works on which backend")
+    assert.match(r.stdout, /^resumed 0 of 8 handshakes: this libtls's servers issue no session tickets$/m);
+  });
 });
