@@ -689,43 +689,56 @@ static int throw_deferred(napi_env env, lt_ctx *c) {
   return -1;
 }
 
-#define RECORD_SIZE 16384
-
 static int sendfile_pending_conflict(napi_env env, lt_ctx *c, const char *op);
+
+/*
+ * What every read/write call checks first: a live, connected context, no failure left over from a
+ * batch, no sendfile() chunk waiting (writes), and (ctx, u8, offset, length) naming bytes inside
+ * the buffer. On success *p and *n are the span to read into or write from.
+ */
+static int io_begin(napi_env env, napi_value *argv, const char *op, bool writing, lt_ctx **out,
+                    uint8_t **p, size_t *n) {
+  lt_ctx *c;
+  uint8_t *data;
+  size_t len;
+  int64_t off, count;
+  if (ctx_get(env, argv[0], op, &c) != 0 || need_connection(env, c, op) != 0 ||
+      throw_deferred(env, c) != 0 || (writing && sendfile_pending_conflict(env, c, op) != 0) ||
+      lt_get_bytes(env, argv[1], false, &data, &len) != 0 ||
+      lt_get_int64(env, argv[2], &off) != 0 || lt_get_int64(env, argv[3], &count) != 0)
+    return -1;
+  if (off < 0 || count < 0 || (uint64_t)off > len || (uint64_t)count > len - (uint64_t)off) {
+    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
+    return -1;
+  }
+  *out = c;
+  *p = data + off;
+  *n = (size_t)count;
+  return 0;
+}
+
+#define RECORD_SIZE 16384
 
 static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   ARGS(4);
   const char *op = reading ? "tls_read" : "tls_write";
   lt_ctx *c;
   uint8_t *data;
-  size_t len;
-  int64_t off, n;
-  TRY(ctx_get(env, argv[0], op, &c));
-  TRY(need_connection(env, c, op));
+  size_t n;
+  TRY(io_begin(env, argv, op, !reading, &c, &data, &n));
   if (c->cb_read != NULL)
     return lt_throw_tls(env, op, "batched I/O is for the fd transport");
-  TRY(throw_deferred(env, c));
-  if (!reading)
-    TRY(sendfile_pending_conflict(env, c, op));
-  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
-  TRY(lt_get_int64(env, argv[2], &off));
-  TRY(lt_get_int64(env, argv[3], &n));
-  if (off < 0 || n < 0 || (uint64_t)off > len || (uint64_t)n > len - (uint64_t)off) {
-    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
-    return NULL;
-  }
   if (reading)
     c->has_read = true;
-  int64_t done = 0;
+  size_t done = 0;
   while (done < n) {
-    size_t chunk = (size_t)(n - done);
+    size_t chunk = n - done;
     if (!reading && chunk > RECORD_SIZE)
       chunk = RECORD_SIZE; /* after WANT_*, the next call offers this same slice again */
-    ssize_t rc = reading ? tls_read(c->tls, data + off + done, chunk)
-                         : tls_write(c->tls, data + off + done, chunk);
+    ssize_t rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
     if (rc > 0) {
       c->handshaken = true;
-      done += rc;
+      done += (size_t)rc;
       continue;
     }
     if (done == 0)
@@ -734,7 +747,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
       defer_error(c, op);
     break; /* WANT_* or end of stream: report the progress; the next call sees the rest */
   }
-  return lt_int(env, done);
+  return lt_int(env, (int64_t)done);
 }
 
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
@@ -749,20 +762,10 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
   ARGS(4);
   lt_ctx *c;
   uint8_t *data;
-  size_t len;
-  int64_t off, n;
-  TRY(ctx_get(env, argv[0], "tls_read", &c));
-  TRY(need_connection(env, c, "tls_read"));
-  TRY(throw_deferred(env, c));
-  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
-  TRY(lt_get_int64(env, argv[2], &off));
-  TRY(lt_get_int64(env, argv[3], &n));
-  if (off < 0 || n < 0 || (uint64_t)off > len || (uint64_t)n > len - (uint64_t)off) {
-    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
-    return NULL;
-  }
+  size_t n;
+  TRY(io_begin(env, argv, "tls_read", false, &c, &data, &n));
   c->has_read = true;
-  ssize_t rc = GUARDED(c, tls_read(c->tls, data + off, (size_t)n));
+  ssize_t rc = GUARDED(c, tls_read(c->tls, data, n));
   return io_result(env, c, rc, "tls_read");
 }
 
@@ -781,22 +784,11 @@ static napi_value js_write(napi_env env, napi_callback_info info) {
   ARGS(4);
   lt_ctx *c;
   uint8_t *data;
-  size_t len;
-  int64_t off, n;
-  TRY(ctx_get(env, argv[0], "tls_write", &c));
-  TRY(need_connection(env, c, "tls_write"));
-  TRY(throw_deferred(env, c));
-  TRY(sendfile_pending_conflict(env, c, "tls_write"));
-  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
-  TRY(lt_get_int64(env, argv[2], &off));
-  TRY(lt_get_int64(env, argv[3], &n));
-  if (off < 0 || n < 0 || (uint64_t)off > len || (uint64_t)n > len - (uint64_t)off) {
-    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
-    return NULL;
-  }
+  size_t n;
+  TRY(io_begin(env, argv, "tls_write", true, &c, &data, &n));
   if (n == 0)
     return lt_int(env, 0);
-  ssize_t rc = GUARDED(c, tls_write(c->tls, data + off, (size_t)n));
+  ssize_t rc = GUARDED(c, tls_write(c->tls, data, n));
   return io_result(env, c, rc, "tls_write");
 }
 
