@@ -19,6 +19,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   clientConfig,
+  freePair,
   L,
   opensslServer,
   pairHandshake,
@@ -93,10 +94,7 @@ async function handshake(srv, cli, { servername = 'localhost', inspect } = {}) {
     }
     return out;
   } finally {
-    r.cli.free();
-    r.acc.free();
-    r.srv.free();
-    for (const fd of r.fds) closeSync(fd);
+    freePair(r);
   }
 }
 

@@ -97,6 +97,14 @@ export function tempDir(cleanup) {
   return dir;
 }
 
+/** Frees what `pairHandshake()` made (contexts, then the socketpair's fds). */
+export function freePair(r) {
+  r.cli.free();
+  r.acc.free();
+  r.srv.free();
+  for (const fd of r.fds) closeSync(fd);
+}
+
 /** Number of open fds of this process. */
 export function openFds() {
   return readdirSync('/proc/self/fd').length;

@@ -21,7 +21,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +29,7 @@ import tls from 'node:tls';
 import {
   assertTlsError,
   clientConfig,
+  freePair,
   L,
   listen,
   openFds,
@@ -39,6 +40,7 @@ import {
   serverFor,
   sleep,
   tempDir,
+  throwsTls,
   waitFor,
   within,
 } from './helpers.mjs';
@@ -1303,10 +1305,7 @@ describe('name matching on a table of real certificates', () => {
             assert.equal(r.cli.peerCertContainsName(host), expected, `${name} / ${host}`);
           }
         } finally {
-          r.cli.free();
-          r.acc.free();
-          r.srv.free();
-          for (const fd of r.fds) closeSync(fd);
+          freePair(r);
           scfg.free();
           ccfg.free();
         }
@@ -1329,27 +1328,16 @@ describe('OCSP in the states the other files do not reach', () => {
       const r = await pairHandshake(scfg, ccfg);
       try {
         assertTlsError(r.clientError, 'tls_handshake', /certificate has expired/);
-        assert.throws(
+        throwsTls(
           () => r.cli.ocspProcessResponse(good()),
-          (e) => {
-            assertTlsError(e, 'tls_ocsp_process_response', /handshake has not completed/);
-            return true;
-          },
+          'tls_ocsp_process_response',
+          /handshake has not completed/,
         );
-        assert.throws(
-          () => r.cli.peerOcspUrl(),
-          (e) => {
-            assertTlsError(e, 'tls_peer_ocsp_url', /handshake has not completed/);
-            return true;
-          },
-        );
+        throwsTls(() => r.cli.peerOcspUrl(), 'tls_peer_ocsp_url', /handshake has not completed/);
         // and the failed handshake stays failed: a second call does not pretend to complete it
         assert.throws(() => r.cli.handshake(), L.TlsError);
       } finally {
-        r.cli.free();
-        r.acc.free();
-        r.srv.free();
-        for (const fd of r.fds) closeSync(fd);
+        freePair(r);
         scfg.free();
         ccfg.free();
       }
@@ -1372,19 +1360,10 @@ describe('OCSP in the states the other files do not reach', () => {
           ['peerOcspResult', 'tls_peer_ocsp_result'],
           ['peerOcspUrl', 'tls_peer_ocsp_url'],
         ]) {
-          assert.throws(
-            () => r.cli[m](pem('ocsp-revoked.der')),
-            (e) => {
-              assertTlsError(e, op, /handshake has not completed/);
-              return true;
-            },
-          );
+          throwsTls(() => r.cli[m](pem('ocsp-revoked.der')), op, /handshake has not completed/);
         }
       } finally {
-        r.cli.free();
-        r.acc.free();
-        r.srv.free();
-        for (const fd of r.fds) closeSync(fd);
+        freePair(r);
         scfg.free();
         ccfg.free();
       }
@@ -1407,19 +1386,10 @@ describe('OCSP in the states the other files do not reach', () => {
           ['peerOcspUrl', 'tls_peer_ocsp_url'],
           ['peerOcspCertStatus', 'tls_peer_ocsp_cert_status'],
         ]) {
-          assert.throws(
-            () => r.cli[m](good()),
-            (e) => {
-              assertTlsError(e, op, /handshake has not completed/);
-              return true;
-            },
-          );
+          throwsTls(() => r.cli[m](good()), op, /handshake has not completed/);
         }
       } finally {
-        r.cli.free();
-        r.acc.free();
-        r.srv.free();
-        for (const fd of r.fds) closeSync(fd);
+        freePair(r);
         scfg.free();
         ccfg.free();
       }
@@ -1442,12 +1412,10 @@ describe('OCSP in the states the other files do not reach', () => {
         assert.equal(c.ocsp.crlReason, null, 'no CRL reason for a good certificate');
         assert.ok(await waitFor(() => seen.length === 1));
         assert.equal(seen[0].ocsp, null);
-        assert.throws(
+        throwsTls(
           () => seen[0].context.ocspProcessResponse(good()),
-          (e) => {
-            assertTlsError(e, 'tls_ocsp_process_response', /only available on a client/);
-            return true;
-          },
+          'tls_ocsp_process_response',
+          /only available on a client/,
         );
         c.destroy();
         const c2 = await connectTo(server.port, opts);
