@@ -377,9 +377,10 @@ static bool callback_failed(napi_env env, lt_ctx *c) {
 
 /* ---- server side ---- */
 
-static int need_server(napi_env env, lt_ctx *c, const char *op) {
-  if (c->kind != KIND_SERVER) {
-    lt_throw_tls(env, op, "not a server context");
+/* A context of `kind` that has a config (tls_reset() drops it; connect/accept dereference it). */
+static int need_kind(napi_env env, lt_ctx *c, const char *op, int kind) {
+  if (c->kind != kind) {
+    lt_throw_tls(env, op, kind == KIND_SERVER ? "not a server context" : "not a client context");
     return -1;
   }
   if (!c->configured) {
@@ -389,9 +390,12 @@ static int need_server(napi_env env, lt_ctx *c, const char *op) {
   return 0;
 }
 
+static int need_server(napi_env env, lt_ctx *c, const char *op) {
+  return need_kind(env, c, op, KIND_SERVER);
+}
+
 /* Wraps a new accepted context that keeps its server alive. */
-static napi_value adopt(napi_env env, napi_value server_obj, lt_ctx *server, lt_ctx *child,
-                        napi_value child_obj) {
+static napi_value adopt(napi_env env, napi_value server_obj, lt_ctx *child, napi_value child_obj) {
   napi_status st = napi_create_reference(env, server_obj, 1, &child->parent_ref);
   if (st != napi_ok) {
     /* without the reference the server could go first: drop the child now */
@@ -435,7 +439,7 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
   child->connected = true;
   child->parent = s;
   s->children++;
-  return adopt(env, server_obj, s, child, child_obj);
+  return adopt(env, server_obj, child, child_obj);
 }
 
 static napi_value js_accept_socket(napi_env env, napi_callback_info info) {
@@ -470,14 +474,8 @@ static napi_value js_accept_cbs(napi_env env, napi_callback_info info) {
 /* ---- client side ---- */
 
 static int need_client(napi_env env, lt_ctx *c, const char *op) {
-  if (c->kind != KIND_CLIENT) {
-    lt_throw_tls(env, op, "not a client context");
+  if (need_kind(env, c, op, KIND_CLIENT) != 0)
     return -1;
-  }
-  if (!c->configured) {
-    lt_throw_tls(env, op, "the context has no config: call configure() after reset()");
-    return -1;
-  }
   if (c->connected) {
     lt_throw_tls(env, op, "the context is already connected: reset() it first");
     return -1;
