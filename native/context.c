@@ -54,6 +54,14 @@ struct lt_ctx {
   int sf_fd;
   int64_t sf_off;
   bool sf_pending;
+  int io_fd;       /* the Node.js layer's fd transport: the socket libtls reads and writes through
+                      the C callbacks below (owned by JavaScript), or -1 */
+  uint8_t *rbuf;   /* bytes received on io_fd that libtls has not taken yet (NULL when none) */
+  size_t rpos, rlen;
+  bool rdrained;   /* a recv() in this call got less than asked: the socket is empty for now */
+  size_t rserved;  /* bytes handed to libtls from the buffer, ever (to see progress) */
+  int io_errno;    /* errno of the first recv()/send() that failed in this call, -1 if the end of
+                      the stream came first, or 0 */
 };
 
 static void close_owned_fd(lt_ctx *c) {
@@ -72,9 +80,17 @@ static void drop_callbacks(napi_env env, lt_ctx *c) {
   c->cb_read = c->cb_write = NULL;
 }
 
+static void drop_fd_transport(lt_ctx *c) {
+  c->io_fd = -1;
+  free(c->rbuf);
+  c->rbuf = NULL;
+  c->rpos = c->rlen = 0;
+}
+
 static void maybe_free_struct(lt_ctx *c) {
   if (!c->js_alive && c->tls == NULL && c->children == 0) {
     free(c->sf_buf);
+    free(c->rbuf);
     free(c);
   }
 }
@@ -89,6 +105,7 @@ static void release(napi_env env, lt_ctx *c) {
   c->deferred_error = NULL;
   close_owned_fd(c);
   drop_callbacks(env, c);
+  drop_fd_transport(c);
   c->sf_pending = false;
   lt_ctx *p = c->parent;
   if (p) {
@@ -125,6 +142,7 @@ static napi_value ctx_new(napi_env env, struct tls *t, int kind, lt_ctx **out) {
   c->js_alive = true;
   c->configured = true;
   c->fd = -1;
+  c->io_fd = -1;
   napi_value obj;
   napi_status st = napi_create_object(env, &obj);
   if (st == napi_ok && lt_wrap(env, obj, &ctx_tag, c, ctx_finalize) == 0) {
@@ -239,6 +257,7 @@ static napi_value js_reset(napi_env env, napi_callback_info info) {
   c->deferred_error = NULL;
   close_owned_fd(c);
   drop_callbacks(env, c);
+  drop_fd_transport(c);
   c->configured = c->connected = c->handshaken = c->has_read = c->ocsp_failed = c->sf_pending = false;
   return lt_undefined(env);
 }
@@ -351,13 +370,125 @@ static int set_callbacks(napi_env env, lt_ctx *c, napi_value rd, napi_value wr) 
   return 0;
 }
 
-/* Runs a libtls call that may call back into JavaScript, then turns its outcome into a value. */
+/*
+ * ---- the Node.js layer's fd transport ----
+ *
+ * libtls reads and writes the socket through these C callbacks instead of its own socket BIO. The
+ * difference is the read side: OpenSSL reads a record's 5-byte header, then its body, each with a
+ * recv(); here one recv() takes whatever the socket holds (several records), and libtls is served
+ * from that buffer. A recv() that comes back short means the socket is empty: the rest of the call
+ * asks to wait instead of trying again (the poll is level-triggered, so nothing is missed). The
+ * buffer exists only while it holds bytes, so an idle connection keeps none.
+ */
+#define RBUF_SIZE 65536
+
+static ssize_t fd_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  if (c->rpos == c->rlen) {
+    if (c->rdrained)
+      return TLS_WANT_POLLIN;
+    if (c->rbuf == NULL && (c->rbuf = malloc(RBUF_SIZE)) == NULL) {
+      errno = ENOMEM;
+      return -1;
+    }
+    ssize_t n;
+    do
+      n = recv(c->io_fd, c->rbuf, RBUF_SIZE, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return TLS_WANT_POLLIN;
+      if (c->io_errno == 0)
+        c->io_errno = errno;
+      return -1;
+    }
+    if (n == 0) {
+      /* the end of the stream came first: an alert that fails to go out after it is not the cause */
+      if (c->io_errno == 0)
+        c->io_errno = -1;
+      return 0; /* libtls decides whether the end was clean */
+    }
+    if (n < RBUF_SIZE)
+      c->rdrained = true;
+    c->rpos = 0;
+    c->rlen = (size_t)n;
+  }
+  size_t n = c->rlen - c->rpos;
+  if (n > len)
+    n = len;
+  memcpy(buf, c->rbuf + c->rpos, n);
+  c->rpos += n;
+  c->rserved += n;
+  return (ssize_t)n;
+}
+
+static ssize_t fd_write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  ssize_t n;
+  do
+    n = send(c->io_fd, buf, len, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return TLS_WANT_POLLOUT;
+    if (c->io_errno == 0)
+      c->io_errno = errno; /* the first failure: an alert sent after it fails too */
+    return -1;
+  }
+  return n;
+}
+
+/*
+ * libtls's error text for a failed call. A socket error under the fd transport is reported by
+ * OpenSSL as "unexpected eof while reading" (libtls's callback BIO answers every BIO_eof() query
+ * with true): the errno of the recv()/send() that failed says what really happened, as libtls's
+ * own socket BIO would ("read failed: Connection reset by peer").
+ */
+static const char *io_error_text(lt_ctx *c, const char *op, char *buf, size_t size) {
+  const char *e = tls_error(c->tls);
+  if (c->io_errno <= 0 || e == NULL || strstr(e, "unexpected eof") == NULL)
+    return e;
+  const char *what = strcmp(op, "tls_handshake") == 0 ? "handshake"
+                     : strcmp(op, "tls_close") == 0   ? "shutdown"
+                     : strcmp(op, "tls_read") == 0    ? "read"
+                                                      : "write";
+  snprintf(buf, size, "%s failed: %s", what, strerror(c->io_errno));
+  return buf;
+}
+
+/* After a call: an emptied buffer is let go of (idle connections keep no 64 KiB each). */
+static void fd_transport_idle(lt_ctx *c) {
+  if (c->rbuf != NULL && c->rpos == c->rlen) {
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rpos = c->rlen = 0;
+  }
+}
+
+/*
+ * libtls answers WANT_POLLIN after a record that carried no data for the caller (a TLS 1.3 session
+ * ticket, a key update): with more bytes already in our buffer the socket will not become readable
+ * for them, so the call is repeated at once, as long as it makes progress on the buffer.
+ */
+#define BUFFERED_MORE(c, rc, served) ((rc) == TLS_WANT_POLLIN && (c)->rpos < (c)->rlen && (c)->rserved != (served))
+
+/*
+ * Runs a libtls call that may call back into JavaScript (or read the fd transport's buffer), then
+ * turns its outcome into a value.
+ */
 #define GUARDED(c, expr)                                                                           \
   ({                                                                                               \
     (c)->busy++;                                                                                   \
-    (c)->cb_failed = false;                                                                        \
-    (c)->cb_error = NULL;                                                                          \
-    __typeof__(expr) r_ = (expr);                                                                  \
+    __typeof__(expr) r_;                                                                           \
+    size_t served_;                                                                                \
+    do {                                                                                           \
+      (c)->rdrained = false;                                                                       \
+      (c)->cb_failed = false;                                                                      \
+      (c)->cb_error = NULL;                                                                        \
+      served_ = (c)->rserved;                                                                      \
+      (c)->io_errno = 0;                                                                           \
+      r_ = (expr);                                                                                 \
+    } while (BUFFERED_MORE(c, r_, served_));                                                       \
     (c)->busy--;                                                                                   \
     r_;                                                                                            \
   })
@@ -426,12 +557,17 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
   } else if (mode == 1) {
     op = "tls_accept_fds";
     rc = tls_accept_fds(s->tls, &cctx, fdr, fdw);
-  } else {
+  } else if (mode == 2) {
     op = "tls_accept_cbs";
     rc = tls_accept_cbs(s->tls, &cctx, read_cb, write_cb, child);
+  } else {
+    op = "tls_accept_socket";
+    child->io_fd = fdr;
+    rc = tls_accept_cbs(s->tls, &cctx, fd_read_cb, fd_write_cb, child);
   }
   if (rc != 0) {
     drop_callbacks(env, child);
+    child->io_fd = -1;
     return ctx_fail(env, s->tls, op, "cannot accept");
   }
   child->tls = cctx;
@@ -461,6 +597,17 @@ static napi_value js_accept_fds(napi_env env, napi_callback_info info) {
   TRY(lt_get_fd(env, argv[1], &fdr));
   TRY(lt_get_fd(env, argv[2], &fdw));
   return accept_common(env, argv[0], c, 1, fdr, fdw, NULL, NULL);
+}
+
+/* acceptFdTransport(server, fd): as acceptSocket, libtls reading the socket through fd_read_cb */
+static napi_value js_accept_fd_transport(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  int fd;
+  TRY(ctx_get(env, argv[0], "tls_accept_socket", &c));
+  TRY(need_server(env, c, "tls_accept_socket"));
+  TRY(lt_get_fd(env, argv[1], &fd));
+  return accept_common(env, argv[0], c, 3, fd, fd, NULL, NULL);
 }
 
 static napi_value js_accept_cbs(napi_env env, napi_callback_info info) {
@@ -592,6 +739,27 @@ static napi_value js_connect_socket(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
+/* connectFdTransport(ctx, fd, servername): as connectSocket, libtls using fd_read_cb/fd_write_cb */
+static napi_value js_connect_fd_transport(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  lt_ctx *c;
+  int fd;
+  char *servername;
+  TRY(ctx_get(env, argv[0], "tls_connect_socket", &c));
+  TRY(need_client(env, c, "tls_connect_socket"));
+  TRY(lt_get_fd(env, argv[1], &fd));
+  TRY(lt_get_string(env, argv[2], true, &servername));
+  c->io_fd = fd;
+  int rc = tls_connect_cbs(c->tls, fd_read_cb, fd_write_cb, c, servername);
+  free(servername);
+  if (rc != 0) {
+    c->io_fd = -1;
+    return ctx_fail(env, c->tls, "tls_connect_socket", "cannot connect");
+  }
+  c->connected = true;
+  return lt_undefined(env);
+}
+
 static napi_value js_connect_fds(napi_env env, napi_callback_info info) {
   ARGS(4);
   lt_ctx *c;
@@ -644,10 +812,14 @@ static int need_connection(napi_env env, lt_ctx *c, const char *op) {
 
 /* Turns a libtls I/O result into a JavaScript value or an exception. */
 static napi_value io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op) {
+  fd_transport_idle(c);
   if (callback_failed(env, c))
     return NULL;
-  if (rc == -1)
-    return ctx_fail(env, c->tls, op, "failed");
+  if (rc == -1) {
+    char buf[256];
+    const char *e = io_error_text(c, op, buf, sizeof(buf));
+    return lt_throw_tls(env, op, e ? e : "failed");
+  }
   if (rc >= 0)
     c->handshaken = true;
   return lt_int(env, rc);
@@ -671,7 +843,8 @@ static napi_value js_handshake(napi_env env, napi_callback_info info) {
  * are not batched (their callbacks run JavaScript).
  */
 static void defer_error(lt_ctx *c, const char *op) {
-  const char *e = tls_error(c->tls);
+  char buf[256];
+  const char *e = io_error_text(c, op, buf, sizeof(buf));
   free(c->deferred_error);
   c->deferred_error = strdup(e ? e : "failed");
   c->deferred_op = op;
@@ -716,6 +889,9 @@ static int io_begin(napi_env env, napi_value *argv, const char *op, bool writing
 }
 
 #define RECORD_SIZE 16384
+/* Added to a batch's progress when libtls asked to wait after it: wait before calling again. */
+#define BATCH_WANT_POLLIN ((int64_t)1 << 40)
+#define BATCH_WANT_POLLOUT ((int64_t)1 << 41)
 
 static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   ARGS(4);
@@ -728,12 +904,18 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     return lt_throw_tls(env, op, "batched I/O is for the fd transport");
   if (reading)
     c->has_read = true;
+  c->rdrained = false;
   size_t done = 0;
+  int64_t want = 0;
   while (done < n) {
     size_t chunk = n - done;
     if (!reading && chunk > RECORD_SIZE)
       chunk = RECORD_SIZE; /* after WANT_*, the next call offers this same slice again */
+    size_t served = c->rserved;
+    c->io_errno = 0;
     ssize_t rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
+    if (BUFFERED_MORE(c, rc, served))
+      continue;
     if (rc > 0) {
       c->handshaken = true;
       done += (size_t)rc;
@@ -743,9 +925,14 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
       return io_result(env, c, rc, op); /* the value, WANT_*, end of stream or the error */
     if (rc == -1)
       defer_error(c, op);
-    break; /* WANT_* or end of stream: report the progress; the next call sees the rest */
+    else if (rc == TLS_WANT_POLLIN)
+      want = BATCH_WANT_POLLIN;
+    else if (rc == TLS_WANT_POLLOUT)
+      want = BATCH_WANT_POLLOUT;
+    break; /* report the progress; the next call sees the rest (end of stream, the error) */
   }
-  return lt_int(env, (int64_t)done);
+  fd_transport_idle(c);
+  return lt_int(env, (int64_t)done + want);
 }
 
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
@@ -845,7 +1032,7 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     if (w < 0) {
       if (sent > 0)
         break;
-      return ctx_fail(env, c->tls, "tls_write", "failed");
+      return io_result(env, c, w, "tls_write");
     }
     c->handshaken = true;
     sent += w;
@@ -1054,6 +1241,8 @@ napi_status lt_context_init(napi_env env, napi_value exports) {
       EXPORT_FN("tlsConnectSocket", js_connect_socket),
       EXPORT_FN("tlsConnectFds", js_connect_fds),
       EXPORT_FN("tlsConnectCbs", js_connect_cbs),
+      EXPORT_FN("tlsConnectFdTransport", js_connect_fd_transport),
+      EXPORT_FN("tlsAcceptFdTransport", js_accept_fd_transport),
       EXPORT_FN("tlsHandshake", js_handshake),
       EXPORT_FN("tlsRead", js_read),
       EXPORT_FN("tlsWrite", js_write),

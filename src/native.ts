@@ -78,10 +78,12 @@ export interface Native {
   tlsReset(t: TlsHandle): void;
   tlsState(t: TlsHandle): number;
   tlsAcceptSocket(t: TlsHandle, fd: number): TlsHandle;
+  tlsAcceptFdTransport(t: TlsHandle, fd: number): TlsHandle;
   tlsAcceptFds(t: TlsHandle, fdr: number, fdw: number): TlsHandle;
   tlsAcceptCbs(t: TlsHandle, read: ReadCallback, write: WriteCallback): TlsHandle;
   tlsConnectServername(t: TlsHandle, host: string, port: string | null, sn: string | null): void;
   tlsConnectSocket(t: TlsHandle, fd: number, sn: string | null): void;
+  tlsConnectFdTransport(t: TlsHandle, fd: number, sn: string | null): void;
   tlsConnectFds(t: TlsHandle, fdr: number, fdw: number, sn: string | null): void;
   tlsConnectCbs(t: TlsHandle, read: ReadCallback, write: WriteCallback, sn: string | null): void;
   tlsHandshake(t: TlsHandle): number;

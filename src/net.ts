@@ -8,7 +8,7 @@ import { Config, type ConfigOptions } from './config.js';
 import { TlsError } from './errors.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
-import { client, server, type Tls } from './tls.js';
+import { acceptFdTransport, client, connectFdTransport, server, type Tls } from './tls.js';
 import { FdTransport, StreamTransport, type Transport } from './transport.js';
 import { fail, INT32_MAX, int, nonEmptyStr, optStr } from './validate.js';
 
@@ -160,7 +160,7 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
       try {
         fd = takeFd(tcp);
         ctx = client(config);
-        ctx.connectSocket(fd, servername);
+        connectFdTransport(ctx, fd, servername);
       } catch (err) {
         ctx?.free();
         if (fd >= 0) closeSync(fd);
@@ -233,7 +233,7 @@ export class TlsServer extends EventEmitter {
     let ctx: Tls;
     try {
       fd = takeFd(raw);
-      ctx = this.#ctx.acceptSocket(fd);
+      ctx = acceptFdTransport(this.#ctx, fd);
     } catch (err) {
       raw.destroy();
       if (fd >= 0) closeSync(fd);

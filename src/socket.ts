@@ -5,7 +5,7 @@ import { Duplex } from 'node:stream';
 import type { Config } from './config.js';
 import { OCSP_CERT_REVOKED, OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { TlsError } from './errors.js';
-import { readBatch, type Tls, writeBatch } from './tls.js';
+import { type Batch, readBatch, type Tls, writeBatch } from './tls.js';
 import type { Transport } from './transport.js';
 
 /** The peer certificate of a connection (see `TlsSocket.peerCertificate`). */
@@ -111,6 +111,7 @@ export class TlsSocket extends Duplex {
   #timer: NodeJS.Timeout | null = null;
   #peerCert: PeerCertificate | null | undefined;
   #ocsp: OcspInfo | null | undefined;
+  readonly #out: Batch = { bytes: 0, want: 0 };
   /** Plaintext bytes received and sent. */
   bytesRead = 0;
   bytesWritten = 0;
@@ -177,7 +178,7 @@ export class TlsSocket extends Duplex {
       readSpace();
       try {
         r = this.#batch
-          ? readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed)
+          ? readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed, this.#out)
           : this.#ctx.readInto(slab, slabUsed, RECORD);
       } catch (err) {
         this.#readFailed(err);
@@ -189,7 +190,11 @@ export class TlsSocket extends Duplex {
         const chunk = slab.subarray(slabUsed, slabUsed + r);
         slabUsed += r;
         if (!this.push(chunk)) this.#reading = false;
-      } else if (r === 0) {
+        // libtls already said the socket is empty: wait instead of asking again
+        if (this.#reading && this.#batch && this.#out.want !== 0) r = this.#out.want;
+        else continue;
+      }
+      if (r === 0) {
         this.#reading = false;
         this.#eof = true;
         this.push(null);
@@ -252,7 +257,7 @@ export class TlsSocket extends Duplex {
       let r: number;
       try {
         r = this.#batch
-          ? writeBatch(this.#ctx, buf, this.#woff, buf.length - this.#woff)
+          ? writeBatch(this.#ctx, buf, this.#woff, buf.length - this.#woff, this.#out)
           : this.#ctx.write(buf.subarray(this.#woff, Math.min(buf.length, this.#woff + RECORD)));
       } catch (err) {
         this.#finishWrite(err as Error);
@@ -265,6 +270,11 @@ export class TlsSocket extends Duplex {
       this.#woff += r;
       this.bytesWritten += r;
       this.#touch();
+      const want = this.#batch ? this.#out.want : 0;
+      if (want !== 0 && this.#woff < buf.length) {
+        this.#t.wait(want, () => this.#pumpWrite());
+        return;
+      }
     }
     this.#finishWrite(null);
   }

@@ -13,19 +13,64 @@ export type TlsWriteCallback = (chunk: Buffer) => number | typeof WANT_POLLOUT;
 const MAX_READ = 1 << 30;
 
 let handleOf: (t: Tls) => TlsHandle;
+let accepted: (server: Tls, handle: TlsHandle) => Tls;
 
-/**
- * @internal For the Node.js layer's fd transport: `readInto`/`write` repeated in C until `length`
- * bytes moved or libtls asks to wait (bytes moved, 0 at end of stream, or WANT_* if none moved).
- * A failure after some progress is thrown by the next call. Not for callback contexts.
+/*
+ * @internal The Node.js layer's fd transport. `connectFdTransport`/`acceptFdTransport` are
+ * `connectSocket`/`acceptSocket` with libtls reading the socket through C callbacks that take
+ * several records per recv(). `readBatch`/`writeBatch` are `readInto`/`write` repeated in C until
+ * `length` bytes moved or libtls asks to wait: see `Batch`. A failure after some progress is thrown
+ * by the next call. Not for callback contexts.
  */
-export function readBatch(t: Tls, buf: Uint8Array, offset: number, length: number): number | Want {
-  return native.tlsReadBatch(handleOf(t), buf, offset, length);
+export function connectFdTransport(t: Tls, socket: number, servername?: string): void {
+  native.tlsConnectFdTransport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
+}
+
+export function acceptFdTransport(server: Tls, socket: number): Tls {
+  return accepted(server, native.tlsAcceptFdTransport(handleOf(server), fd(socket, 'fd')));
+}
+
+/** @internal A batch's outcome: the bytes moved, and what libtls asked for after them, if anything. */
+export interface Batch {
+  bytes: number;
+  want: Want | 0;
+}
+
+const WANT_IN_FLAG = 2 ** 40;
+const WANT_OUT_FLAG = 2 ** 41;
+
+/** @internal Decodes a batch call's number (bytes + a flag, 0 at end of stream, or WANT_*). */
+function batchResult(r: number, out: Batch): number | Want {
+  if (r < WANT_IN_FLAG) {
+    out.bytes = r;
+    out.want = 0;
+    return r;
+  }
+  out.want = r >= WANT_OUT_FLAG ? WANT_POLLOUT : WANT_POLLIN;
+  out.bytes = r - (r >= WANT_OUT_FLAG ? WANT_OUT_FLAG : WANT_IN_FLAG);
+  return out.bytes;
+}
+
+/** @internal Bytes read (out.want: wait for that before calling again), 0 at end of stream, or WANT_*. */
+export function readBatch(
+  t: Tls,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  out: Batch,
+): number | Want {
+  return batchResult(native.tlsReadBatch(handleOf(t), buf, offset, length), out);
 }
 
 /** @internal As `readBatch`, for writing; after WANT_* repeat with the same remaining bytes. */
-export function writeBatch(t: Tls, buf: Uint8Array, offset: number, length: number): number | Want {
-  return native.tlsWriteBatch(handleOf(t), buf, offset, length);
+export function writeBatch(
+  t: Tls,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  out: Batch,
+): number | Want {
+  return batchResult(native.tlsWriteBatch(handleOf(t), buf, offset, length), out);
 }
 
 function port(p: unknown): string | null {
@@ -47,6 +92,7 @@ export class Tls {
 
   static {
     handleOf = (t: Tls): TlsHandle => t.#handle;
+    accepted = (server: Tls, handle: TlsHandle): Tls => new Tls(handle, server.#config, server);
   }
 
   /** @internal Use `client()`, `server()` or `accept*()`. */

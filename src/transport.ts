@@ -96,8 +96,16 @@ export class FdTransport implements Transport {
    */
   #onEvent(status: number, events: number): void {
     if (this.#closed || this.#poll === null) return;
-    // On an error condition wake both sides: the next libtls call reports what went wrong.
-    const fired = status < 0 ? this.#events : events & this.#events;
+    // On an error condition (POLLERR) libuv has stopped the handle: wake both sides, and re-arm on
+    // the next wait. The next libtls call reports what went wrong, or waits again.
+    if (status < 0) {
+      const fired = this.#events;
+      this.#events = 0;
+      if (fired & READABLE) this.#onReadable.fire();
+      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+      return;
+    }
+    const fired = events & this.#events;
     // A socket is nearly always writable: that direction is disarmed as soon as it fires.
     let idle = fired & WRITABLE;
     if (fired & READABLE && this.#onReadable.empty) idle |= READABLE;

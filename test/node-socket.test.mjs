@@ -365,6 +365,35 @@ describe('interop: connect() against independent servers', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('flow control and volume', () => {
+  test(
+    'a TLS 1.3 client reads the records that arrived in one segment with the session tickets, with nothing after them',
+    T,
+    async () => {
+      // libtls answers WANT_POLLIN after a ticket; the fd transport has the next records in its
+      // buffer already, so it must go on instead of waiting for a socket that has nothing left
+      // (and nothing more comes: no close_notify, no FIN would wake it)
+      const { srv, port } = await startServer({}, (s) => {
+        consume(s);
+        for (let i = 0; i < 5; i++) s.write(`record ${i};`);
+      });
+      let c;
+      try {
+        c = await connectTo(port);
+        assert.equal(c.version, 'TLSv1.3');
+        await sleep(100); // everything the server sent waits in the socket before the first read
+        let got = '';
+        c.on('data', (d) => {
+          got += d;
+        });
+        const all = 'record 0;record 1;record 2;record 3;record 4;';
+        assert.ok(await waitFor(() => got === all, 3000), `got only ${JSON.stringify(got)}`);
+      } finally {
+        c?.destroy();
+        await stopServer(srv);
+      }
+    },
+  );
+
   test('16 MiB each way at once with the receivers pausing on every chunk: byte-exact, write() false and drain, bounded memory', {
     timeout: 60_000,
   }, async () => {

@@ -2,12 +2,18 @@
 // read, write and close paths may wait for the same direction at once, and each must be woken) and
 // the batched I/O of the fd transport (readBatch/writeBatch in src/tls.ts).
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { closeSync, writeSync } from 'node:fs';
+import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { takeFd } from '../dist/poll.js';
 import { readBatch, writeBatch } from '../dist/tls.js';
 import { FdTransport, StreamTransport } from '../dist/transport.js';
 import { clientConfig, L, pairHandshake, serverConfig, within } from './helpers.mjs';
+
+/** Where a batch call says what libtls asked for after its progress. */
+const out = { bytes: 0, want: 0 };
 
 test('FdTransport wakes every waiter of a direction when the fd becomes ready', async () => {
   const [a, b] = L.socketpair();
@@ -29,6 +35,28 @@ test('FdTransport wakes every waiter of a direction when the fd becomes ready', 
   } finally {
     t.close(); // closes a
     closeSync(b);
+  }
+});
+
+test('FdTransport re-arms after an error event: a wait registered after the peer reset the connection is woken too', async () => {
+  // libuv stops a poll handle when it reports POLLERR; a transport that thought it was still armed
+  // would never wake the next waiter (a read that got half a record, then the RST)
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = once(server, 'connection');
+  const sock = net.connect({ host: '127.0.0.1', port: server.address().port });
+  await once(sock, 'connect');
+  const [peer] = await accepted;
+  const t = new FdTransport(takeFd(sock));
+  try {
+    const first = new Promise((r) => t.wait(L.WANT_POLLIN, r));
+    peer.resetAndDestroy();
+    await within(first, 2000, 'the first waiter');
+    const second = new Promise((r) => t.wait(L.WANT_POLLIN, r));
+    await within(second, 2000, 'a waiter after the error event');
+  } finally {
+    t.close();
+    server.close();
   }
 });
 
@@ -60,12 +88,12 @@ test('readBatch returns the records it read and throws a failure that followed t
     const buf = Buffer.alloc(64 * 1024);
     let n = L.WANT_POLLIN;
     for (let i = 0; i < 50 && n === L.WANT_POLLIN; i++) {
-      n = readBatch(cli, buf, 0, buf.length);
+      n = readBatch(cli, buf, 0, buf.length, out);
       if (n === L.WANT_POLLIN) await L.poll(fds[0], n, { timeout: 2000 });
     }
     assert.equal(buf.subarray(0, n).toString(), 'first recordsecond record');
     assert.throws(
-      () => readBatch(cli, buf, 0, buf.length),
+      () => readBatch(cli, buf, 0, buf.length, out),
       (e) => e instanceof L.TlsError && e.op === 'tls_read' && /unexpected eof/.test(e.message),
     );
   } finally {
@@ -87,7 +115,7 @@ test('writeBatch sends a buffer of many records in one call and offers the same 
       let got = 0;
       const buf = Buffer.alloc(128 * 1024);
       while (got < data.length) {
-        const r = readBatch(acc, buf, 0, buf.length);
+        const r = readBatch(acc, buf, 0, buf.length, out);
         if (r === L.WANT_POLLIN) await L.poll(fds[1], r, { timeout: 5000 });
         else {
           got += r;
@@ -96,7 +124,7 @@ test('writeBatch sends a buffer of many records in one call and offers the same 
       }
     })();
     for (let i = 0; i < 10_000 && off < data.length; i++) {
-      const r = writeBatch(cli, data, off, data.length - off);
+      const r = writeBatch(cli, data, off, data.length - off, out);
       if (r === L.WANT_POLLOUT) {
         wants++;
         await L.poll(fds[0], r, { timeout: 5000 });
