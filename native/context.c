@@ -80,9 +80,42 @@ static void drop_callbacks(napi_env env, lt_ctx *c) {
   c->cb_read = c->cb_write = NULL;
 }
 
+#define RBUF_SIZE 65536
+
+/*
+ * One spare receive buffer per thread (each Node.js environment has its own): a connection takes
+ * it when bytes arrive and gives it back once libtls has taken them all, so a busy connection
+ * costs no malloc() per read and an idle one holds no buffer.
+ */
+static _Thread_local uint8_t *spare_rbuf;
+static _Thread_local bool spare_closed; /* the environment is going away: keep no spare */
+
+static uint8_t *rbuf_get(void) {
+  uint8_t *b = spare_rbuf;
+  if (b == NULL)
+    return malloc(RBUF_SIZE);
+  spare_rbuf = NULL;
+  return b;
+}
+
+static void rbuf_put(uint8_t *b) {
+  if (spare_rbuf == NULL && !spare_closed)
+    spare_rbuf = b;
+  else
+    free(b);
+}
+
+/* At the environment's teardown (finalizers may still give buffers back after it). */
+static void free_spare_rbuf(void *arg) {
+  free(spare_rbuf);
+  spare_rbuf = NULL;
+  spare_closed = true;
+}
+
 static void drop_fd_transport(lt_ctx *c) {
   c->io_fd = -1;
-  free(c->rbuf);
+  if (c->rbuf != NULL)
+    rbuf_put(c->rbuf);
   c->rbuf = NULL;
   c->rpos = c->rlen = 0;
 }
@@ -90,7 +123,8 @@ static void drop_fd_transport(lt_ctx *c) {
 static void maybe_free_struct(lt_ctx *c) {
   if (!c->js_alive && c->tls == NULL && c->children == 0) {
     free(c->sf_buf);
-    free(c->rbuf);
+    if (c->rbuf != NULL)
+      rbuf_put(c->rbuf);
     free(c);
   }
 }
@@ -380,14 +414,12 @@ static int set_callbacks(napi_env env, lt_ctx *c, napi_value rd, napi_value wr) 
  * asks to wait instead of trying again (the poll is level-triggered, so nothing is missed). The
  * buffer exists only while it holds bytes, so an idle connection keeps none.
  */
-#define RBUF_SIZE 65536
-
 static ssize_t fd_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
   if (c->rpos == c->rlen) {
     if (c->rdrained)
       return TLS_WANT_POLLIN;
-    if (c->rbuf == NULL && (c->rbuf = malloc(RBUF_SIZE)) == NULL) {
+    if (c->rbuf == NULL && (c->rbuf = rbuf_get()) == NULL) {
       errno = ENOMEM;
       return -1;
     }
@@ -459,7 +491,7 @@ static const char *io_error_text(lt_ctx *c, const char *op, char *buf, size_t si
 /* After a call: an emptied buffer is let go of (idle connections keep no 64 KiB each). */
 static void fd_transport_idle(lt_ctx *c) {
   if (c->rbuf != NULL && c->rpos == c->rlen) {
-    free(c->rbuf);
+    rbuf_put(c->rbuf);
     c->rbuf = NULL;
     c->rpos = c->rlen = 0;
   }
@@ -1274,5 +1306,8 @@ napi_status lt_context_init(napi_env env, napi_value exports) {
       EXPORT_FN("tlsPeerOcspResult", peer_ocsp_result),
       EXPORT_FN("tlsPeerOcspUrl", peer_ocsp_url),
   };
-  return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+  napi_status st = napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
+  if (st != napi_ok)
+    return st;
+  return napi_add_env_cleanup_hook(env, free_spare_rbuf, NULL);
 }

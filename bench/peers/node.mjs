@@ -10,6 +10,14 @@
 // it); it prints its result on a "report" line for the scenarios it measures at the end (eld).
 // Everything binds/connects 127.0.0.1; every loop is bounded by a count or a deadline, and a hard
 // timer (--life) ends the process whatever happens.
+//
+// cluster-N: the server process is a node:cluster primary that makes one ticket key, forks
+// --workers=N workers (this script again, with the same arguments) and prints "ready" once all of
+// them listen; it exits, killing them, when its stdin closes. The client is node:tls whatever the
+// server: --conns loops of full handshakes, spread over --clients processes (node:cluster workers
+// of the client) if more than 1; then it asks each connection of its resumption phase which worker
+// served it.
+import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -46,6 +54,15 @@ const tls12 = scenario.startsWith('resumed');
 const proto = tls12 ? 'TLSv1.2' : 'TLSv1.3';
 // Pinned only where the defaults differ (TLS 1.2: node prefers AES-128-GCM, libtls AES-256-GCM)
 const CIPHER12 = 'ECDHE-ECDSA-AES256-GCM-SHA384';
+// cluster-N (TLS 1.3): a worker's ticket key, made once by the primary and the same in every worker
+const clustered = scenario.startsWith('cluster');
+const ticketKey =
+  clustered && role === 'server' && cluster.isWorker
+    ? Buffer.from(process.env.LIBTLS_BENCH_TICKET_KEY ?? '', 'hex')
+    : null;
+if (ticketKey && ticketKey.length !== 48)
+  die('cluster worker: LIBTLS_BENCH_TICKET_KEY must be 48 bytes in hex');
+const SESSION_LIFETIME = 300;
 
 // The hard limit: whatever hangs, this process ends.
 setTimeout(() => {
@@ -82,6 +99,7 @@ function libtlsServerConfig() {
           ticketKeys: [{ keyrev: 1, key: randomBytes(L.TICKET_KEY_SIZE) }],
         }
       : {}),
+    ...(ticketKey ? { sessionLifetime: SESSION_LIFETIME, ticketKeys: [{ keyrev: 1, key: ticketKey }] } : {}),
   });
 }
 function libtlsClientConfig() {
@@ -109,6 +127,41 @@ function info(s) {
 
 // ---- servers ----
 
+/** cluster-N: the primary. Forks the workers, says "ready" once every one listens, stops them when stdin closes. */
+async function runPrimary() {
+  const workers = num('workers', 1);
+  if (!(Number.isInteger(workers) && workers >= 1 && workers <= 64))
+    die('--workers: an integer from 1 to 64');
+  // the primary accepts and hands connections out in turn (Node's default on Linux; explicit here)
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  const key = randomBytes(48).toString('hex'); // L.TICKET_KEY_SIZE, and node:tls's ticketKeys size
+  let stopping = false;
+  cluster.on('exit', (w, code, signal) => {
+    if (stopping) return;
+    out({ error: `cluster worker ${w.id} exited (${signal ? `signal ${signal}` : `code ${code}`})` });
+    process.exit(1);
+  });
+  const ports = await Promise.all(
+    Array.from({ length: workers }, () => {
+      const w = cluster.fork({ LIBTLS_BENCH_TICKET_KEY: key });
+      return new Promise((resolve) => w.once('listening', (a) => resolve(a.port)));
+    }),
+  );
+  if (new Set(ports).size !== 1) die(`cluster workers listen on different ports: ${ports.join(', ')}`);
+  out({ ready: true, port: ports[0], workers, schedulingPolicy: 'rr' });
+  process.stdin.on('data', () => {});
+  process.stdin.on('end', async () => {
+    stopping = true;
+    const all = Object.values(cluster.workers ?? {}).filter(Boolean);
+    const exited = all.map(
+      (w) => new Promise((resolve) => (w.isDead() ? resolve() : w.once('exit', resolve))),
+    );
+    for (const w of all) w.process.kill('SIGTERM');
+    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 2000))]);
+    process.exit(0);
+  });
+}
+
 function listen(onSecure) {
   let clientErrors = 0;
   const onClientError = () => {
@@ -127,7 +180,13 @@ function listen(onSecure) {
     });
   } else {
     server = tls.createServer(
-      { key: keyPem(), cert: certPem(), ...nodeVersions, handshakeTimeout: 30_000 },
+      {
+        key: keyPem(),
+        cert: certPem(),
+        ...nodeVersions,
+        handshakeTimeout: 30_000,
+        ...(ticketKey ? { ticketKeys: ticketKey, sessionTimeout: SESSION_LIFETIME } : {}),
+      },
       onSecure,
     );
     server.on('tlsClientError', onClientError);
@@ -166,13 +225,15 @@ async function runServer() {
     resumed: (s) => s.resume(),
     'resumed-client': (s) => s.resume(),
     eld: (s) => s.resume(),
+    // full handshakes send nothing; the resumption phase asks "?" and is told the worker's id
+    cluster: (s) => s.on('data', () => s.write(`${cluster.worker?.id}\n`)),
     rr: (s) => {
       s.setNoDelay(true);
       s.on('data', (d) => s.write(d));
     },
     memory: null,
   };
-  const h = scenario.startsWith('rr-') ? handlers.rr : handlers[scenario];
+  const h = scenario.startsWith('rr-') ? handlers.rr : clustered ? handlers.cluster : handlers[scenario];
   if (h === undefined) die(`unknown scenario ${scenario}`);
 
   let established = 0;
@@ -218,6 +279,8 @@ async function runServer() {
     h(s);
   };
   const { server, clientErrors } = await listen(onSecure);
+  // a cluster worker: the primary hears of 'listening', speaks for the workers and stops them
+  if (clustered) return;
   if (scenario === 'memory') {
     gc?.();
     gc?.();
@@ -326,6 +389,186 @@ function closeGracefully(s) {
   });
 }
 
+/**
+ * cluster-N, node:tls client: one connection offering `session` (if any) that asks "?" and reads the
+ * serving worker's id; resolves { worker, resumed, session: the newest ticket it received or null }.
+ */
+function askWorker(port, session) {
+  nodeCtx ??= tls.createSecureContext({ ca: caPem(), ...nodeVersions });
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      host: HOST,
+      port,
+      servername: SNI,
+      secureContext: nodeCtx,
+      ...nodeVersions,
+      ...(session ? { session } : {}),
+    });
+    let got = '';
+    let resumed = false;
+    let ticket = null;
+    const timer = setTimeout(() => s.destroy(new Error('no answer in 10 s')), 10_000);
+    s.on('session', (t) => {
+      ticket = t;
+    });
+    s.once('error', reject);
+    s.once('secureConnect', () => {
+      resumed = s.isSessionReused();
+      s.write('?');
+    });
+    s.setEncoding('utf8');
+    s.on('data', (d) => {
+      got += d;
+      if (got.includes('\n')) s.end();
+      if (got.length > 64) s.destroy(new Error(`unexpected answer ${JSON.stringify(got)}`));
+    });
+    // after close, every record the server sent before its close_notify (tickets too) has been read
+    s.once('close', () => {
+      clearTimeout(timer);
+      if (got.includes('\n')) resolve({ worker: got.trim(), resumed, session: ticket });
+      else reject(new Error(`closed without an answer (${JSON.stringify(got)})`));
+    });
+  });
+}
+
+/**
+ * cluster-N: `resumes` sequential connections (at most 10 s), each offering the newest session ticket
+ * received so far. "Across workers": served by another worker than the one that issued the ticket
+ * offered (or, with no ticket to offer, than the one that served the previous connection).
+ */
+async function resumeAcrossWorkers(port, resumes) {
+  const deadline = now() + 10_000;
+  let session = null;
+  let sessionWorker = null;
+  let prevWorker = null;
+  let made = 0;
+  let offered = 0;
+  let resumed = 0;
+  let across = 0;
+  let resumedAcross = 0;
+  let tickets = 0;
+  let failed = 0;
+  const perWorker = {};
+  for (let i = 0; i < resumes && now() < deadline; i++) {
+    let r;
+    try {
+      r = await askWorker(port, session);
+    } catch (e) {
+      if (++failed > 10) throw e;
+      continue;
+    }
+    perWorker[r.worker] = (perWorker[r.worker] ?? 0) + 1;
+    if (made++ > 0) {
+      if (session) offered++;
+      if (r.resumed) resumed++;
+      if (r.worker !== (session ? sessionWorker : prevWorker)) {
+        across++;
+        if (r.resumed) resumedAcross++;
+      }
+    }
+    if (r.session) {
+      tickets++;
+      session = r.session;
+      sessionWorker = r.worker;
+    }
+    prevWorker = r.worker;
+  }
+  const tries = Math.max(0, made - 1); // the first connection has nothing to offer
+  return {
+    resumeConns: made,
+    resumeFailed: failed,
+    sessionsOffered: offered, // connections that had a ticket to offer
+    connsWithTicket: tickets, // connections on which the server sent a ticket
+
+    resumedFraction: tries ? resumed / tries : null,
+    acrossWorkers: across,
+    crossResumedFraction: across ? resumedAcross / across : null,
+    perWorker,
+  };
+}
+
+/**
+ * cluster-N: `loops` concurrent loops of sequential full handshakes (TLS 1.3, no session offered) for
+ * --duration, after a warm-up of one connection per loop at once (JIT here and in every worker);
+ * `beforeStart`, if given, is awaited between the two.
+ */
+async function handshakeLoops(port, loops, beforeStart) {
+  let failed = 0;
+  const handshake = async () => {
+    const s = await connectOnce(port);
+    const i = info(s);
+    return (await closeGracefully(s)) ? i : null;
+  };
+  const warm = await Promise.all(Array.from({ length: loops }, handshake));
+  const first = warm.find(Boolean) ?? {};
+  if (beforeStart) await beforeStart();
+  let count = 0;
+  const t0 = now();
+  const deadline = t0 + durationMs;
+  const loop = async () => {
+    for (let i = 0; i < 10_000_000 && now() < deadline; i++) {
+      let ok;
+      try {
+        ok = await handshake();
+      } catch (e) {
+        if (++failed > 100) throw e;
+        continue;
+      }
+      if (ok) count++;
+      else failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: loops }, loop));
+  return { count, ms: now() - t0, failed, version: first.version ?? null, cipher: first.cipher ?? null };
+}
+
+/**
+ * cluster-N with --clients=C > 1: the loops spread over C client processes (node:cluster workers of
+ * this one), since one node:tls client process needs more CPU per handshake than a server worker.
+ * They warm up, start together on "go", and the total count is taken over the longest window.
+ */
+async function handshakesFromProcesses(clients) {
+  const procs = Array.from({ length: clients }, (_, i) =>
+    cluster.fork({ LIBTLS_BENCH_LOOPS: String(Math.floor(conns / clients) + (i < conns % clients ? 1 : 0)) }),
+  );
+  const message = (w, key) =>
+    new Promise((resolve, reject) => {
+      const onMessage = (m) => {
+        if (!m?.[key]) return;
+        w.off('exit', onExit);
+        w.off('message', onMessage);
+        resolve(m[key]);
+      };
+      const onExit = (code, signal) =>
+        reject(new Error(`client process ${w.id} exited (${signal ?? `code ${code}`}) before "${key}"`));
+      w.on('message', onMessage);
+      w.once('exit', onExit);
+    });
+  await Promise.all(procs.map((w) => message(w, 'warm')));
+  const done = Promise.all(procs.map((w) => message(w, 'done')));
+  for (const w of procs) w.send('go');
+  const rs = await done;
+  return {
+    count: rs.reduce((a, r) => a + r.count, 0),
+    ms: Math.max(...rs.map((r) => r.ms)),
+    failed: rs.reduce((a, r) => a + r.failed, 0),
+    version: rs[0].version,
+    cipher: rs[0].cipher,
+  };
+}
+
+/** A client process of handshakesFromProcesses(): its share of the loops, then its counts to the primary. */
+async function runClientProcess() {
+  const loops = Number(process.env.LIBTLS_BENCH_LOOPS);
+  if (!(loops >= 1)) die('client process: LIBTLS_BENCH_LOOPS is missing');
+  const go = new Promise((resolve) => process.once('message', resolve));
+  const r = await handshakeLoops(num('port', 0), loops, () => {
+    process.send({ warm: true });
+    return go;
+  });
+  process.send({ done: r }, () => process.exit(0));
+}
+
 const payload = randomBytes(CHUNK);
 
 /** Writes `bytes` in 16 KiB writes, honouring backpressure, then ends. */
@@ -376,6 +619,25 @@ async function runClient() {
     const ms = t1 - t0;
     out({ result: { value: got / 1048576 / (ms / 1000), unit: 'MiB/s', bytes: got, ms, ...i } });
     await closeGracefully(s);
+  } else if (clustered) {
+    if (contender !== 'node-tls') die('cluster-N: the client is node:tls for every server');
+    const clients = Math.min(conns, num('clients', 1));
+    const r = clients > 1 ? await handshakesFromProcesses(clients) : await handshakeLoops(port, conns);
+    const resumption = await resumeAcrossWorkers(port, num('resumes', 100));
+    out({
+      result: {
+        value: r.count / (r.ms / 1000),
+        unit: 'handshakes/s',
+        count: r.count,
+        ms: r.ms,
+        conns,
+        clients,
+        failed: r.failed,
+        ...resumption,
+        version: r.version,
+        cipher: r.cipher,
+      },
+    });
   } else if (scenario === 'handshakes' || tls12) {
     // one warm-up connection (JIT, and the session to resume), then sequential until the deadline
     const w = await connectOnce(port);
@@ -498,5 +760,7 @@ async function runClient() {
   process.exit(0);
 }
 
-if (role === 'server') await runServer();
+if (role === 'server' && clustered && cluster.isPrimary) await runPrimary();
+else if (role === 'server') await runServer();
+else if (clustered && cluster.isWorker) await runClientProcess();
 else await runClient();
