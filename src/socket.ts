@@ -79,6 +79,11 @@ function isWant(r: number): r is typeof WANT_POLLIN | typeof WANT_POLLOUT {
   return r === WANT_POLLIN || r === WANT_POLLOUT;
 }
 
+/** A failure to send because the peer's socket is closed or reset. */
+function peerGone(err: unknown): boolean {
+  return err instanceof TlsError && /: (Broken pipe|Connection reset by peer)$/.test(err.message);
+}
+
 function truncated(err: unknown): boolean {
   return err instanceof TlsError && /unexpected eof|eof while reading/i.test(err.message);
 }
@@ -299,8 +304,9 @@ export class TlsSocket extends Duplex {
       r = this.#ctx.close();
     } catch (err) {
       this.#finalCb = null;
-      // The peer is gone after its own close_notify: nothing left to tell it.
-      if (this.#eof) {
+      // The peer is gone (after its own close_notify, or its socket closed or reset): nothing is
+      // left to tell it, and as net.Socket ignores a failed shutdown, end() is not an error.
+      if (this.#eof || peerGone(err)) {
         cb();
       } else {
         cb(err as Error);

@@ -853,6 +853,41 @@ describe('errors: verification, truncation, after the handshake', () => {
 
 describe('half-close and end()', () => {
   test(
+    "end() after the peer reset the connection: 'finish', no 'error' (a close_notify nobody can receive; net.Socket ignores a failed shutdown too)",
+    T,
+    async () => {
+      const seen = [];
+      let server;
+      const secure = new Promise((resolve) => {
+        server = startServer({}, (s) => {
+          s.pause(); // nothing reads: only the close_notify can meet the reset
+          s.on('error', (e) => seen.push(`error ${e.message}`));
+          s.on('finish', () => seen.push('finish'));
+          resolve(s);
+        });
+      });
+      const { srv, port } = await server;
+      const raw = net.connect({ host: '127.0.0.1', port });
+      raw.on('error', noop);
+      const c = tls.connect({ socket: raw, ca: pem('ca.crt'), servername: 'localhost' });
+      c.on('error', noop);
+      try {
+        await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+        const s = await within(secure, 5000, "the server's socket");
+        raw.resetAndDestroy();
+        await sleep(100); // the RST has arrived
+        s.end();
+        await within(once(s, 'finish'), 5000, "the server socket's 'finish'");
+        assert.deepEqual(seen, ['finish']);
+        s.destroy();
+      } finally {
+        c.destroy();
+        await stopServer(srv);
+      }
+    },
+  );
+
+  test(
     "allowHalfOpen: the client end()s, the server gets 'end' and still replies before the client's 'end'",
     T,
     async () => {
