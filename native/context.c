@@ -60,6 +60,9 @@ struct lt_ctx {
   size_t rpos, rlen;
   bool rdrained;   /* a recv() in this call got less than asked: the socket is empty for now */
   size_t rserved;  /* bytes handed to libtls from the buffer, ever (to see progress) */
+  bool stream_mode; /* see read_cb: the Node.js layer's callback transport */
+  uint8_t *wbuf;    /* stream mode: ciphertext collected for one write callback */
+  size_t wlen, wcap;
   int io_errno;    /* errno of the first recv()/send() that failed in this call, -1 if the end of
                       the stream came first, or 0 */
 };
@@ -73,6 +76,10 @@ static void close_owned_fd(lt_ctx *c) {
 }
 
 static void drop_callbacks(napi_env env, lt_ctx *c) {
+  free(c->wbuf);
+  c->wbuf = NULL;
+  c->wlen = c->wcap = 0;
+  c->stream_mode = false;
   if (c->cb_read)
     napi_delete_reference(env, c->cb_read);
   if (c->cb_write)
@@ -326,18 +333,41 @@ static ssize_t want_or_fail(lt_ctx *c, napi_value res, const char *msg) {
   return cb_fail(c, msg);
 }
 
+/*
+ * Stream mode (the Node.js layer's upgrade(), whose read callback takes from a queue and whose
+ * write callback takes every chunk whole): the read callback is asked for up to RBUF_SIZE bytes and
+ * what libtls did not ask for yet waits in the receive buffer; ciphertext is collected and handed
+ * to the write callback once per call (or per WBUF_MAX). One JavaScript call then moves several
+ * records instead of two calls per record in and one per record out. Not for the 1:1 API: bytes
+ * after the TLS stream (close_notify, then plaintext again) must stay in the caller's stream.
+ */
+#define WBUF_MAX 65536
+
+static ssize_t serve_buffered(lt_ctx *c, void *buf, size_t len) {
+  size_t n = c->rlen - c->rpos;
+  if (n > len)
+    n = len;
+  memcpy(buf, c->rbuf + c->rpos, n);
+  c->rpos += n;
+  c->rserved += n;
+  return (ssize_t)n;
+}
+
 static ssize_t read_cb(struct tls *t, void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
   if (c->cb_failed)
     return -1;
+  if (c->rpos < c->rlen)
+    return serve_buffered(c, buf, len);
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok)
     return cb_fail(c, "cannot open a handle scope");
   ssize_t rc = -1;
+  size_t ask = c->stream_mode ? RBUF_SIZE : len;
   napi_value size, res;
   bool is_ta = false;
-  if (napi_create_double(env, (double)len, &size) != napi_ok) {
+  if (napi_create_double(env, (double)ask, &size) != napi_ok) {
     rc = cb_fail(c, "cannot call the read callback");
   } else if (call_cb(c, c->cb_read, size, &res) == 0) {
     if (napi_is_typedarray(env, res, &is_ta) == napi_ok && is_ta) {
@@ -347,12 +377,20 @@ static ssize_t read_cb(struct tls *t, void *buf, size_t len, void *arg) {
       if (napi_get_typedarray_info(env, res, &type, &n, &data, NULL, NULL) != napi_ok ||
           type != napi_uint8_array)
         rc = cb_fail(c, "the read callback must return a Uint8Array or WANT_POLLIN");
-      else if (n > len)
+      else if (n > ask)
         rc = cb_fail(c, "the read callback returned more bytes than were asked for");
-      else {
+      else if (n <= len) {
         if (n)
           memcpy(buf, data, n);
         rc = (ssize_t)n;
+      } else if (c->rbuf == NULL && (c->rbuf = rbuf_get()) == NULL) {
+        rc = cb_fail(c, "out of memory");
+      } else {
+        memcpy(buf, data, len);
+        memcpy(c->rbuf, (uint8_t *)data + len, n - len);
+        c->rpos = 0;
+        c->rlen = n - len;
+        rc = (ssize_t)len;
       }
     } else {
       rc = want_or_fail(c, res, "the read callback must return a Uint8Array or WANT_POLLIN");
@@ -362,10 +400,8 @@ static ssize_t read_cb(struct tls *t, void *buf, size_t len, void *arg) {
   return rc;
 }
 
-static ssize_t write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
-  lt_ctx *c = arg;
-  if (c->cb_failed)
-    return -1;
+/* Hands `len` bytes to the JavaScript write callback: bytes taken, WANT_POLLOUT, or -1. */
+static ssize_t call_write(lt_ctx *c, const void *buf, size_t len) {
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok)
@@ -389,6 +425,41 @@ static ssize_t write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
   }
   napi_close_handle_scope(env, scope);
   return rc;
+}
+
+/* Stream mode: the collected ciphertext goes to the write callback, which must take it all. */
+static void flush_writes(lt_ctx *c) {
+  if (c->wlen == 0 || c->cb_failed)
+    return;
+  size_t n = c->wlen;
+  c->wlen = 0;
+  ssize_t rc = call_write(c, c->wbuf, n);
+  if ((rc < 0 || (size_t)rc != n) && !c->cb_failed)
+    cb_fail(c, "the write callback must take every byte");
+}
+
+static ssize_t write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  if (c->cb_failed)
+    return -1;
+  if (!c->stream_mode)
+    return call_write(c, buf, len);
+  if (c->wlen > 0 && c->wlen + len > WBUF_MAX) {
+    flush_writes(c);
+    if (c->cb_failed)
+      return -1;
+  }
+  if (c->wlen + len > c->wcap) {
+    size_t cap = c->wlen + len > WBUF_MAX ? c->wlen + len : WBUF_MAX;
+    uint8_t *b = realloc(c->wbuf, cap);
+    if (b == NULL)
+      return cb_fail(c, "out of memory");
+    c->wbuf = b;
+    c->wcap = cap;
+  }
+  memcpy(c->wbuf + c->wlen, buf, len);
+  c->wlen += len;
+  return (ssize_t)len;
 }
 
 static int set_callbacks(napi_env env, lt_ctx *c, napi_value rd, napi_value wr) {
@@ -445,13 +516,7 @@ static ssize_t fd_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
     c->rpos = 0;
     c->rlen = (size_t)n;
   }
-  size_t n = c->rlen - c->rpos;
-  if (n > len)
-    n = len;
-  memcpy(buf, c->rbuf + c->rpos, n);
-  c->rpos += n;
-  c->rserved += n;
-  return (ssize_t)n;
+  return serve_buffered(c, buf, len);
 }
 
 static ssize_t fd_write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
@@ -521,6 +586,7 @@ static void fd_transport_idle(lt_ctx *c) {
       (c)->io_errno = 0;                                                                           \
       r_ = (expr);                                                                                 \
     } while (BUFFERED_MORE(c, r_, served_));                                                       \
+    flush_writes(c);                                                                               \
     (c)->busy--;                                                                                   \
     r_;                                                                                            \
   })
@@ -932,20 +998,26 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   uint8_t *data;
   size_t n;
   TRY(io_begin(env, argv, op, !reading, &c, &data, &n));
-  if (c->cb_read != NULL)
-    return lt_throw_tls(env, op, "batched I/O is for the fd transport");
+  if (c->cb_read != NULL && !c->stream_mode)
+    return lt_throw_tls(env, op, "batched I/O is for the Node.js layer's transports");
   if (reading)
     c->has_read = true;
   c->rdrained = false;
   size_t done = 0;
   int64_t want = 0;
+  c->busy++; /* stream mode: the transport callbacks run JavaScript */
+  c->cb_failed = false;
+  c->cb_error = NULL;
+  ssize_t rc = 0;
   while (done < n) {
     size_t chunk = n - done;
     if (!reading && chunk > RECORD_SIZE)
       chunk = RECORD_SIZE; /* after WANT_*, the next call offers this same slice again */
     size_t served = c->rserved;
     c->io_errno = 0;
-    ssize_t rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
+    rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
+    if (c->cb_failed)
+      break;
     if (BUFFERED_MORE(c, rc, served))
       continue;
     if (rc > 0) {
@@ -953,18 +1025,34 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
       done += (size_t)rc;
       continue;
     }
-    if (done == 0)
-      return io_result(env, c, rc, op); /* the value, WANT_*, end of stream or the error */
-    if (rc == -1)
-      defer_error(c, op);
-    else if (rc == TLS_WANT_POLLIN)
-      want = BATCH_WANT_POLLIN;
-    else if (rc == TLS_WANT_POLLOUT)
-      want = BATCH_WANT_POLLOUT;
+    if (done > 0) {
+      if (rc == -1)
+        defer_error(c, op);
+      else if (rc == TLS_WANT_POLLIN)
+        want = BATCH_WANT_POLLIN;
+      else if (rc == TLS_WANT_POLLOUT)
+        want = BATCH_WANT_POLLOUT;
+    }
     break; /* report the progress; the next call sees the rest (end of stream, the error) */
   }
+  flush_writes(c);
+  c->busy--;
+  if (done == 0 || c->cb_failed)
+    return io_result(env, c, rc, op); /* the value, WANT_*, end of stream, or the failure */
   fd_transport_idle(c);
   return lt_int(env, (int64_t)done + want);
+}
+
+/* streamMode(ctx): see read_cb; for a context with transport callbacks, before its handshake */
+static napi_value js_stream_mode(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(ctx_get(env, argv[0], "streamMode", &c));
+  if (c->cb_read == NULL || c->handshaken)
+    return lt_throw_tls(env, "streamMode",
+                        "for a context with transport callbacks, before its handshake");
+  c->stream_mode = true;
+  return lt_undefined(env);
 }
 
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {
@@ -1279,6 +1367,7 @@ napi_status lt_context_init(napi_env env, napi_value exports) {
       EXPORT_FN("tlsRead", js_read),
       EXPORT_FN("tlsWrite", js_write),
       EXPORT_FN("tlsReadBatch", js_read_batch),
+      EXPORT_FN("tlsStreamMode", js_stream_mode),
       EXPORT_FN("tlsWriteBatch", js_write_batch),
       EXPORT_FN("tlsSendfile", js_sendfile),
       EXPORT_FN("tlsClose", js_close),

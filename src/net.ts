@@ -8,7 +8,7 @@ import { Config, type ConfigOptions } from './config.js';
 import { TlsError } from './errors.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
-import { acceptFdTransport, client, connectFdTransport, server, type Tls } from './tls.js';
+import { acceptFdTransport, client, connectFdTransport, server, streamMode, type Tls } from './tls.js';
 import { FdTransport, StreamTransport, type Transport } from './transport.js';
 import { fail, INT32_MAX, int, nonEmptyStr, optStr } from './validate.js';
 
@@ -414,6 +414,7 @@ export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSoc
     } else {
       ctx = serverFor(config, owned !== null, ownedList).acceptCbs(t.read, t.write);
     }
+    streamMode(ctx);
   } catch (err) {
     ctx?.free();
     for (const o of ownedList) o.free();
@@ -428,6 +429,7 @@ export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSoc
     addresses: addressesOf(s),
     allowHalfOpen: options.allowHalfOpen ?? false,
     mode: options.mode,
+    batch: true,
   });
   return whenSecure(socket, 'the TLS handshake', timeout, signal);
 }

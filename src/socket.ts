@@ -262,7 +262,13 @@ export class TlsSocket extends Duplex {
       let r: number;
       try {
         r = this.#batch
-          ? writeBatch(this.#ctx, buf, this.#woff, buf.length - this.#woff, this.#out)
+          ? writeBatch(
+              this.#ctx,
+              buf,
+              this.#woff,
+              Math.min(buf.length - this.#woff, this.#t.writeBatchMax),
+              this.#out,
+            )
           : this.#ctx.write(buf.subarray(this.#woff, Math.min(buf.length, this.#woff + RECORD)));
       } catch (err) {
         this.#finishWrite(err as Error);

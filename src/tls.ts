@@ -20,7 +20,7 @@ let accepted: (server: Tls, handle: TlsHandle) => Tls;
  * `connectSocket`/`acceptSocket` with libtls reading the socket through C callbacks that take
  * several records per recv(). `readBatch`/`writeBatch` are `readInto`/`write` repeated in C until
  * `length` bytes moved or libtls asks to wait: see `Batch`. A failure after some progress is thrown
- * by the next call. Not for callback contexts.
+ * by the next call. Not for callback contexts unless in `streamMode`.
  */
 export function connectFdTransport(t: Tls, socket: number, servername?: string): void {
   native.tlsConnectFdTransport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
@@ -28,6 +28,15 @@ export function connectFdTransport(t: Tls, socket: number, servername?: string):
 
 export function acceptFdTransport(server: Tls, socket: number): Tls {
   return accepted(server, native.tlsAcceptFdTransport(handleOf(server), fd(socket, 'fd')));
+}
+
+/**
+ * @internal For upgrade(): the context's read callback is asked for up to 64 KiB at a time and its
+ * write callback gets the ciphertext of a whole call at once (it must take every byte); the batch
+ * calls then work on it too. Before the handshake.
+ */
+export function streamMode(t: Tls): void {
+  native.tlsStreamMode(handleOf(t));
 }
 
 /** @internal A batch's outcome: the bytes moved, and what libtls asked for after them, if anything. */

@@ -20,6 +20,8 @@ export interface Transport {
   endWrite(): void;
   /** Whether more ciphertext can be written now (else wait for WANT_POLLOUT first). */
   writable(): boolean;
+  /** The most plaintext one write call may take (`writable()` is asked again in between). */
+  readonly writeBatchMax: number;
   /** Stops all waiting and releases the fd or the stream. Idempotent. */
   close(): void;
   ref(): void;
@@ -60,6 +62,8 @@ class Waiters {
 /** Readiness of a socket fd that this transport owns and closes. */
 export class FdTransport implements Transport {
   readonly fd: number;
+  // the kernel's socket buffer says when to wait (WANT_POLLOUT)
+  readonly writeBatchMax = Number.POSITIVE_INFINITY;
   #poll: PollHandle | null = null;
   #events = 0;
   readonly #onReadable = new Waiters();
@@ -162,6 +166,8 @@ const INBOUND_HIGH = 64 * 1024;
  */
 export class StreamTransport implements Transport {
   readonly stream: Duplex;
+  // the stream's writableNeedDrain is checked between batches of four records
+  readonly writeBatchMax = 4 * 16384;
   #inbound: Buffer[] = [];
   #inboundBytes = 0;
   #ended = false;
