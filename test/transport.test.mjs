@@ -8,7 +8,7 @@ import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { takeFd } from '../dist/poll.js';
-import { readBatch, writeBatch } from '../dist/tls.js';
+import { readBatch, streamMode, writeBatch } from '../dist/tls.js';
 import { FdTransport, StreamTransport } from '../dist/transport.js';
 import { clientConfig, L, pairHandshake, serverConfig, within } from './helpers.mjs';
 
@@ -139,5 +139,39 @@ test('writeBatch sends a buffer of many records in one call and offers the same 
     acc.free();
     srv.free();
     for (const fd of fds) closeSync(fd);
+  }
+});
+
+test('streamMode() is only for a context with transport callbacks, before its handshake; the 1:1 callbacks keep the sizes libtls asks for', async () => {
+  const { cli, acc, srv, fds } = await pairHandshake(serverConfig(), clientConfig());
+  try {
+    assert.throws(
+      () => streamMode(cli),
+      (e) => e instanceof L.TlsError && e.op === 'streamMode',
+    );
+  } finally {
+    cli.free();
+    acc.free();
+    srv.free();
+    closeSync(fds[0]);
+    closeSync(fds[1]);
+  }
+  // without stream mode, a callback context's read callback is asked for what libtls wants: a
+  // record header (5 bytes) first
+  const asked = [];
+  const c = L.client(clientConfig());
+  try {
+    c.connectCbs(
+      (size) => {
+        asked.push(size);
+        return L.WANT_POLLIN;
+      },
+      (chunk) => chunk.length,
+      'localhost',
+    );
+    assert.equal(c.handshake(), L.WANT_POLLIN);
+    assert.deepEqual(asked, [5]);
+  } finally {
+    c.free();
   }
 });
