@@ -61,8 +61,8 @@ struct lt_ctx {
   bool rdrained;   /* a recv() in this call got less than asked: the socket is empty for now */
   size_t rserved;  /* bytes handed to libtls from the buffer, ever (to see progress) */
   bool stream_mode; /* see read_cb: the Node.js layer's callback transport */
-  uint8_t *wbuf;    /* stream mode: ciphertext collected for one write callback */
-  size_t wlen, wcap;
+  uint8_t *wbuf;    /* stream mode: ciphertext collected for one write callback (RBUF_SIZE) */
+  size_t wlen;
   int io_errno;    /* errno of the first recv()/send() that failed in this call, -1 if the end of
                       the stream came first, or 0 */
 };
@@ -75,29 +75,18 @@ static void close_owned_fd(lt_ctx *c) {
   }
 }
 
-static void drop_callbacks(napi_env env, lt_ctx *c) {
-  free(c->wbuf);
-  c->wbuf = NULL;
-  c->wlen = c->wcap = 0;
-  c->stream_mode = false;
-  if (c->cb_read)
-    napi_delete_reference(env, c->cb_read);
-  if (c->cb_write)
-    napi_delete_reference(env, c->cb_write);
-  c->cb_read = c->cb_write = NULL;
-}
-
-#define RBUF_SIZE 65536
+/* The size of every I/O buffer (received bytes, collected writes): four full TLS records. */
+#define RBUF_SIZE (4 * (16384 + 256))
 
 /*
- * One spare receive buffer per thread (each Node.js environment has its own): a connection takes
- * it when bytes arrive and gives it back once libtls has taken them all, so a busy connection
- * costs no malloc() per read and an idle one holds no buffer.
+ * One spare I/O buffer per thread (each Node.js environment has its own): a connection takes one
+ * when bytes arrive (or are to be written together) and gives it back once they are gone, so a
+ * busy connection costs no malloc() per call and an idle one holds no buffer.
  */
 static _Thread_local uint8_t *spare_rbuf;
 static _Thread_local bool spare_closed; /* the environment is going away: keep no spare */
 
-static uint8_t *rbuf_get(void) {
+static uint8_t *iobuf_get(void) {
   uint8_t *b = spare_rbuf;
   if (b == NULL)
     return malloc(RBUF_SIZE);
@@ -105,7 +94,7 @@ static uint8_t *rbuf_get(void) {
   return b;
 }
 
-static void rbuf_put(uint8_t *b) {
+static void iobuf_put(uint8_t *b) {
   if (spare_rbuf == NULL && !spare_closed)
     spare_rbuf = b;
   else
@@ -119,10 +108,23 @@ static void free_spare_rbuf(void *arg) {
   spare_closed = true;
 }
 
+static void drop_callbacks(napi_env env, lt_ctx *c) {
+  if (c->wbuf != NULL)
+    iobuf_put(c->wbuf);
+  c->wbuf = NULL;
+  c->wlen = 0;
+  c->stream_mode = false;
+  if (c->cb_read)
+    napi_delete_reference(env, c->cb_read);
+  if (c->cb_write)
+    napi_delete_reference(env, c->cb_write);
+  c->cb_read = c->cb_write = NULL;
+}
+
 static void drop_fd_transport(lt_ctx *c) {
   c->io_fd = -1;
   if (c->rbuf != NULL)
-    rbuf_put(c->rbuf);
+    iobuf_put(c->rbuf);
   c->rbuf = NULL;
   c->rpos = c->rlen = 0;
 }
@@ -131,7 +133,7 @@ static void maybe_free_struct(lt_ctx *c) {
   if (!c->js_alive && c->tls == NULL && c->children == 0) {
     free(c->sf_buf);
     if (c->rbuf != NULL)
-      rbuf_put(c->rbuf);
+      iobuf_put(c->rbuf);
     free(c);
   }
 }
@@ -335,14 +337,13 @@ static ssize_t want_or_fail(lt_ctx *c, napi_value res, const char *msg) {
 
 /*
  * Stream mode (the Node.js layer's upgrade(), whose read callback takes from a queue and whose
- * write callback takes every chunk whole): the read callback is asked for up to RBUF_SIZE bytes and
- * what libtls did not ask for yet waits in the receive buffer; ciphertext is collected and handed
- * to the write callback once per call (or per WBUF_MAX). One JavaScript call then moves several
- * records instead of two calls per record in and one per record out. Not for the 1:1 API: bytes
- * after the TLS stream (close_notify, then plaintext again) must stay in the caller's stream.
+ * write callback takes every chunk whole): the read callback is asked for up to RBUF_SIZE bytes
+ * and what libtls did not ask for yet waits in the receive buffer; ciphertext is collected and
+ * handed to the write callback once per call (or per RBUF_SIZE bytes). One JavaScript call then
+ * moves several records, instead of two calls per record in and one per record out. Not for the
+ * 1:1 API: bytes after the TLS stream (close_notify, then plaintext again) must stay in the
+ * caller's stream.
  */
-#define WBUF_MAX 65536
-
 static ssize_t serve_buffered(lt_ctx *c, void *buf, size_t len) {
   size_t n = c->rlen - c->rpos;
   if (n > len)
@@ -383,7 +384,7 @@ static ssize_t read_cb(struct tls *t, void *buf, size_t len, void *arg) {
         if (n)
           memcpy(buf, data, n);
         rc = (ssize_t)n;
-      } else if (c->rbuf == NULL && (c->rbuf = rbuf_get()) == NULL) {
+      } else if (c->rbuf == NULL && (c->rbuf = iobuf_get()) == NULL) {
         rc = cb_fail(c, "out of memory");
       } else {
         memcpy(buf, data, len);
@@ -434,6 +435,8 @@ static void flush_writes(lt_ctx *c) {
   size_t n = c->wlen;
   c->wlen = 0;
   ssize_t rc = call_write(c, c->wbuf, n);
+  iobuf_put(c->wbuf);
+  c->wbuf = NULL;
   if ((rc < 0 || (size_t)rc != n) && !c->cb_failed)
     cb_fail(c, "the write callback must take every byte");
 }
@@ -444,19 +447,15 @@ static ssize_t write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
     return -1;
   if (!c->stream_mode)
     return call_write(c, buf, len);
-  if (c->wlen > 0 && c->wlen + len > WBUF_MAX) {
+  if (c->wlen + len > RBUF_SIZE) {
     flush_writes(c);
     if (c->cb_failed)
       return -1;
+    if (len > RBUF_SIZE) /* never a TLS record: passed on as it is */
+      return call_write(c, buf, len);
   }
-  if (c->wlen + len > c->wcap) {
-    size_t cap = c->wlen + len > WBUF_MAX ? c->wlen + len : WBUF_MAX;
-    uint8_t *b = realloc(c->wbuf, cap);
-    if (b == NULL)
-      return cb_fail(c, "out of memory");
-    c->wbuf = b;
-    c->wcap = cap;
-  }
+  if (c->wbuf == NULL && (c->wbuf = iobuf_get()) == NULL)
+    return cb_fail(c, "out of memory");
   memcpy(c->wbuf + c->wlen, buf, len);
   c->wlen += len;
   return (ssize_t)len;
@@ -490,7 +489,7 @@ static ssize_t fd_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
   if (c->rpos == c->rlen) {
     if (c->rdrained)
       return TLS_WANT_POLLIN;
-    if (c->rbuf == NULL && (c->rbuf = rbuf_get()) == NULL) {
+    if (c->rbuf == NULL && (c->rbuf = iobuf_get()) == NULL) {
       errno = ENOMEM;
       return -1;
     }
@@ -506,7 +505,7 @@ static ssize_t fd_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
       return -1;
     }
     if (n == 0) {
-      /* the end of the stream came first: an alert that fails to go out after it is not the cause */
+      /* the end of the stream came first: an alert that fails to go out after it is not why */
       if (c->io_errno == 0)
         c->io_errno = -1;
       return 0; /* libtls decides whether the end was clean */
@@ -556,7 +555,7 @@ static const char *io_error_text(lt_ctx *c, const char *op, char *buf, size_t si
 /* After a call: an emptied buffer is let go of (idle connections keep no 64 KiB each). */
 static void fd_transport_idle(lt_ctx *c) {
   if (c->rbuf != NULL && c->rpos == c->rlen) {
-    rbuf_put(c->rbuf);
+    iobuf_put(c->rbuf);
     c->rbuf = NULL;
     c->rpos = c->rlen = 0;
   }
@@ -567,7 +566,8 @@ static void fd_transport_idle(lt_ctx *c) {
  * ticket, a key update): with more bytes already in our buffer the socket will not become readable
  * for them, so the call is repeated at once, as long as it makes progress on the buffer.
  */
-#define BUFFERED_MORE(c, rc, served) ((rc) == TLS_WANT_POLLIN && (c)->rpos < (c)->rlen && (c)->rserved != (served))
+#define BUFFERED_MORE(c, rc, served)                                                               \
+  ((rc) == TLS_WANT_POLLIN && (c)->rpos < (c)->rlen && (c)->rserved != (served))
 
 /*
  * Runs a libtls call that may call back into JavaScript (or read the fd transport's buffer), then

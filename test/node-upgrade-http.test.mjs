@@ -397,6 +397,29 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
 // ---------------------------------------------------------------------------------------------
 
 describe('upgrade() over an in-memory Duplex pair', () => {
+  test('the ciphertext of one call reaches the stream in one write(): a 64 KiB write is four records in one chunk', async () => {
+    const { a, b, c, s } = await upgradedPair();
+    try {
+      const chunks = [];
+      const write = a.write;
+      a.write = function (chunk, ...rest) {
+        chunks.push(chunk.length);
+        return write.call(this, chunk, ...rest);
+      };
+      let got = 0;
+      s.on('data', (d) => {
+        got += d.length;
+      });
+      c.write(Buffer.alloc(64 * 1024, 1));
+      assert.ok(await waitFor(() => got === 64 * 1024, 3000), `the server got ${got} bytes`);
+      // TLS 1.3: 16 KiB of plaintext per record, 22 bytes of header, type and tag each
+      assert.deepEqual(chunks, [4 * (16384 + 22)]);
+    } finally {
+      c.destroy();
+      s.destroy();
+    }
+  });
+
   test('a client and a server handshake over a cross-wired pair and move 4 MiB each way byte-exact', async (t) => {
     const { c, s } = await upgradedPair({ allowHalfOpen: true });
     try {
