@@ -79,32 +79,33 @@ static void close_owned_fd(lt_ctx *c) {
 #define RBUF_SIZE (4 * (16384 + 256))
 
 /*
- * One spare I/O buffer per thread (each Node.js environment has its own): a connection takes one
- * when bytes arrive (or are to be written together) and gives it back once they are gone, so a
- * busy connection costs no malloc() per call and an idle one holds no buffer.
+ * A few spare I/O buffers per thread (each Node.js environment has its own): a connection takes
+ * one when bytes arrive (or are to be written together) and gives it back once they are gone, so
+ * a busy connection costs no malloc() per call (a read and a write at once: two) and an idle one
+ * holds no buffer.
  */
-static _Thread_local uint8_t *spare_rbuf;
+#define SPARE_IOBUFS 2
+static _Thread_local uint8_t *spare_iobufs[SPARE_IOBUFS];
+static _Thread_local int spare_count;
 static _Thread_local bool spare_closed; /* the environment is going away: keep no spare */
 
 static uint8_t *iobuf_get(void) {
-  uint8_t *b = spare_rbuf;
-  if (b == NULL)
+  if (spare_count == 0)
     return malloc(RBUF_SIZE);
-  spare_rbuf = NULL;
-  return b;
+  return spare_iobufs[--spare_count];
 }
 
 static void iobuf_put(uint8_t *b) {
-  if (spare_rbuf == NULL && !spare_closed)
-    spare_rbuf = b;
+  if (spare_count < SPARE_IOBUFS && !spare_closed)
+    spare_iobufs[spare_count++] = b;
   else
     free(b);
 }
 
 /* At the environment's teardown (finalizers may still give buffers back after it). */
-static void free_spare_rbuf(void *arg) {
-  free(spare_rbuf);
-  spare_rbuf = NULL;
+static void free_spare_iobufs(void *arg) {
+  while (spare_count > 0)
+    free(spare_iobufs[--spare_count]);
   spare_closed = true;
 }
 
@@ -1398,5 +1399,5 @@ napi_status lt_context_init(napi_env env, napi_value exports) {
   napi_status st = napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
   if (st != napi_ok)
     return st;
-  return napi_add_env_cleanup_hook(env, free_spare_rbuf, NULL);
+  return napi_add_env_cleanup_hook(env, free_spare_iobufs, NULL);
 }
