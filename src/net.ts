@@ -177,7 +177,6 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
         addresses,
         allowHalfOpen: options.allowHalfOpen ?? false,
         mode: 'client',
-        batch: true,
       });
       const left = timeout === undefined ? undefined : Math.max(1, timeout - (Date.now() - started));
       whenSecure(socket, `connecting to ${host}:${port}`, left, signal, timeout).then(resolve, reject);
@@ -248,7 +247,6 @@ export class TlsServer extends EventEmitter {
       addresses,
       allowHalfOpen: this.#allowHalfOpen,
       mode: 'server',
-      batch: true,
     });
     this.#sockets.add(socket);
     socket.once('close', () => {
@@ -429,7 +427,6 @@ export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSoc
     addresses: addressesOf(s),
     allowHalfOpen: options.allowHalfOpen ?? false,
     mode: options.mode,
-    batch: true,
   });
   return whenSecure(socket, 'the TLS handshake', timeout, signal);
 }

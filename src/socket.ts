@@ -53,8 +53,6 @@ export interface TlsSocketInit {
   addresses?: SocketAddresses;
   allowHalfOpen?: boolean;
   mode: 'client' | 'server';
-  /** Move several records per call into C (the fd transport; not with transport callbacks). */
-  batch?: boolean;
 }
 
 const RECORD = 16384;
@@ -102,7 +100,6 @@ export class TlsSocket extends Duplex {
   readonly #owned: (Tls | Config)[];
   readonly #addresses: SocketAddresses;
   readonly #mode: 'client' | 'server';
-  readonly #batch: boolean;
   #secure = false;
   #handshakeStarted = false;
   #reading = false;
@@ -116,7 +113,7 @@ export class TlsSocket extends Duplex {
   #timer: NodeJS.Timeout | null = null;
   #peerCert: PeerCertificate | null | undefined;
   #ocsp: OcspInfo | null | undefined;
-  readonly #out: Batch = { bytes: 0, want: 0 };
+  readonly #out: Batch = { want: 0 };
   /** Plaintext bytes received and sent. */
   bytesRead = 0;
   bytesWritten = 0;
@@ -138,7 +135,6 @@ export class TlsSocket extends Duplex {
     this.#owned = init.owned ?? [];
     this.#addresses = init.addresses ?? {};
     this.#mode = init.mode;
-    this.#batch = init.batch ?? false;
   }
 
   /** @internal Starts the handshake; `'secure'` or `'error'` follows. */
@@ -182,9 +178,7 @@ export class TlsSocket extends Duplex {
       let r: number;
       readSpace();
       try {
-        r = this.#batch
-          ? readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed, this.#out)
-          : this.#ctx.readInto(slab, slabUsed, RECORD);
+        r = readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed, this.#out);
       } catch (err) {
         this.#readFailed(err);
         return;
@@ -196,7 +190,7 @@ export class TlsSocket extends Duplex {
         slabUsed += r;
         if (!this.push(chunk)) this.#reading = false;
         // libtls already said the socket is empty: wait instead of asking again
-        if (this.#reading && this.#batch && this.#out.want !== 0) r = this.#out.want;
+        if (this.#reading && this.#out.want !== 0) r = this.#out.want;
         else continue;
       }
       if (r === 0) {
@@ -261,15 +255,13 @@ export class TlsSocket extends Duplex {
       // After WANT_*, libtls must see the same bytes again: the slice depends only on #woff.
       let r: number;
       try {
-        r = this.#batch
-          ? writeBatch(
-              this.#ctx,
-              buf,
-              this.#woff,
-              Math.min(buf.length - this.#woff, this.#t.writeBatchMax),
-              this.#out,
-            )
-          : this.#ctx.write(buf.subarray(this.#woff, Math.min(buf.length, this.#woff + RECORD)));
+        r = writeBatch(
+          this.#ctx,
+          buf,
+          this.#woff,
+          Math.min(buf.length - this.#woff, this.#t.writeBatchMax),
+          this.#out,
+        );
       } catch (err) {
         this.#finishWrite(err as Error);
         return;
@@ -281,7 +273,7 @@ export class TlsSocket extends Duplex {
       this.#woff += r;
       this.bytesWritten += r;
       this.#touch();
-      const want = this.#batch ? this.#out.want : 0;
+      const want = this.#out.want;
       if (want !== 0 && this.#woff < buf.length) {
         this.#t.wait(want, () => this.#pumpWrite());
         return;

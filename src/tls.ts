@@ -39,25 +39,26 @@ export function streamMode(t: Tls): void {
   native.tlsStreamMode(handleOf(t));
 }
 
-/** @internal A batch's outcome: the bytes moved, and what libtls asked for after them, if anything. */
+/** @internal What libtls asked for after a batch call's progress (0: nothing, call again). */
 export interface Batch {
-  bytes: number;
   want: Want | 0;
 }
 
 const WANT_IN_FLAG = 2 ** 40;
 const WANT_OUT_FLAG = 2 ** 41;
 
-/** @internal Decodes a batch call's number (bytes + a flag, 0 at end of stream, or WANT_*). */
+/** Decodes a batch call's number: bytes plus a flag, 0 at end of stream, or WANT_*. */
 function batchResult(r: number, out: Batch): number | Want {
   if (r < WANT_IN_FLAG) {
-    out.bytes = r;
     out.want = 0;
     return r;
   }
-  out.want = r >= WANT_OUT_FLAG ? WANT_POLLOUT : WANT_POLLIN;
-  out.bytes = r - (r >= WANT_OUT_FLAG ? WANT_OUT_FLAG : WANT_IN_FLAG);
-  return out.bytes;
+  if (r >= WANT_OUT_FLAG) {
+    out.want = WANT_POLLOUT;
+    return r - WANT_OUT_FLAG;
+  }
+  out.want = WANT_POLLIN;
+  return r - WANT_IN_FLAG;
 }
 
 /** @internal Bytes read (out.want: wait for that before calling again), 0 at end of stream, or WANT_*. */

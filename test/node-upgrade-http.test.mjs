@@ -398,7 +398,7 @@ describe('STARTTLS: upgrade() on a net.Socket that already carried plaintext', (
 
 describe('upgrade() over an in-memory Duplex pair', () => {
   test('the ciphertext of one call reaches the stream in one write(): a 64 KiB write is four records in one chunk', async () => {
-    const { a, b, c, s } = await upgradedPair();
+    const { a, c, s } = await upgradedPair();
     try {
       const chunks = [];
       const write = a.write;
