@@ -554,7 +554,7 @@ static const char *io_error_text(lt_ctx *c, const char *op, char *buf, size_t si
 }
 
 /* After a call: an emptied buffer is let go of (idle connections keep no 64 KiB each). */
-static void fd_transport_idle(lt_ctx *c) {
+static void release_idle_buffer(lt_ctx *c) {
   if (c->rbuf != NULL && c->rpos == c->rlen) {
     iobuf_put(c->rbuf);
     c->rbuf = NULL;
@@ -911,7 +911,7 @@ static int need_connection(napi_env env, lt_ctx *c, const char *op) {
 
 /* Turns a libtls I/O result into a JavaScript value or an exception. */
 static napi_value io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op) {
-  fd_transport_idle(c);
+  release_idle_buffer(c);
   if (callback_failed(env, c))
     return NULL;
   if (rc == -1) {
@@ -1040,7 +1040,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   c->busy--;
   if (done == 0 || c->cb_failed)
     return io_result(env, c, rc, op); /* the value, WANT_*, end of stream, or the failure */
-  fd_transport_idle(c);
+  release_idle_buffer(c);
   return lt_int(env, (int64_t)done + want);
 }
 
