@@ -1,6 +1,6 @@
 // `Config`: the seed's `libtls.config`, one method per tls_config_* call, each returning `this`,
 // plus the same surface as a declarative options object.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE, TLS_v1x } from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
@@ -136,21 +136,39 @@ function alpnList(v: unknown): string {
   return joined;
 }
 
-// Where distributions keep the system CA bundle, for when libtls's compiled-in default
-// (`tls_default_ca_cert_file()`, e.g. /etc/ssl/cert.pem on libretls) does not exist.
+// Where distributions keep the system's CA certificates as a hashed directory (`openssl rehash`)
+// and as one bundle. The directory comes first: libtls makes a new OpenSSL context for every client
+// connection and parses a bundle whole each time (about 35 ms for Debian's 150 certificates),
+// where OpenSSL reads from a directory only the certificate a verification needs.
+const CA_DIRS = ['/etc/ssl/certs', '/etc/pki/ca-trust/extracted/pem/directory-hash'];
 const CA_BUNDLES = [
   '/etc/ssl/certs/ca-certificates.crt',
   '/etc/pki/tls/certs/ca-bundle.crt',
   '/etc/ssl/ca-bundle.pem',
   '/etc/ssl/cert.pem',
 ];
-let systemCa: string | null | undefined;
 
-/** The CA file a new Config should use, or null when libtls's own default exists. */
-function systemCaFile(): string | null {
+/** @internal Where a new Config finds the system's CA certificates (null: libtls's own default). */
+export type SystemCa = { path: string } | { file: string } | null;
+let systemCa: SystemCa | undefined;
+
+function isHashedDir(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((f) => /^[0-9a-f]{8}\.\d+$/.test(f));
+  } catch {
+    return false;
+  }
+}
+
+/** @internal The system CA certificates a new Config uses. */
+export function systemCaSource(): SystemCa {
   if (systemCa === undefined) {
+    const dir = CA_DIRS.find(isHashedDir);
     const builtin = native.defaultCaCertFile();
-    systemCa = builtin && existsSync(builtin) ? null : (CA_BUNDLES.find((f) => existsSync(f)) ?? null);
+    const file = CA_BUNDLES.find((f) => existsSync(f));
+    if (dir !== undefined) systemCa = { path: dir };
+    else if (builtin && existsSync(builtin)) systemCa = null;
+    else systemCa = file === undefined ? null : { file };
   }
   return systemCa;
 }
@@ -166,12 +184,13 @@ export function configHandle(c: unknown, name = 'config'): ConfigHandle {
 /**
  * A libtls configuration (`struct tls_config`). Every setter returns `this`. A new Config uses
  * this package's secure defaults: TLS 1.2 and 1.3, AEAD ciphers with forward secrecy, full
- * certificate and name verification against the system CA bundle (libtls's default CA file, or
- * the distribution's bundle when that file does not exist, as on Debian with libretls).
+ * certificate and name verification against the system's CA certificates (its hashed directory,
+ * such as /etc/ssl/certs; else libtls's default CA file, or the distribution's bundle when that
+ * file does not exist, as on Debian with libretls).
  */
 export class Config {
   #handle: ConfigHandle | null;
-  /** The CA bundle was set by the constructor, not by the user. */
+  /** The system CA certificates were set by the constructor, not by the user. */
   #defaultCa = false;
 
   static {
@@ -186,11 +205,10 @@ export class Config {
     this.#handle = native.configNew();
     try {
       native.configSetCiphers(this.#handle, SECURE_CIPHERS);
-      const ca = systemCaFile();
-      if (ca !== null) {
-        native.configSetCaFile(this.#handle, ca);
-        this.#defaultCa = true;
-      }
+      const ca = systemCaSource();
+      if (ca !== null && 'path' in ca) native.configSetCaPath(this.#handle, ca.path);
+      else if (ca !== null) native.configSetCaFile(this.#handle, ca.file);
+      this.#defaultCa = ca !== null;
       if (options) this.#apply(options);
     } catch (err) {
       this.free();
@@ -241,23 +259,27 @@ export class Config {
     return this;
   }
 
+  /**
+   * CA certificates from a PEM file, in place of the system's (libtls uses CA certificates in
+   * memory and ignores a directory then).
+   */
   setCaFile(path: string): this {
     native.configSetCaFile(this.#h, nonEmptyStr(path, 'path'));
     this.#defaultCa = false;
     return this;
   }
 
-  /** A directory of hashed CA certificates (`openssl rehash`); replaces the default bundle. */
+  /** A directory of hashed CA certificates (`openssl rehash`), in place of the system's. */
   setCaPath(path: string): this {
     const p = nonEmptyStr(path, 'path');
-    // libtls prefers CA certificates in memory over a path: drop the bundle the constructor set
+    // libtls prefers CA certificates in memory over a path: drop a bundle the constructor set
     if (this.#defaultCa) native.configSetCaMem(this.#h, new Uint8Array(0));
     native.configSetCaPath(this.#h, p);
     this.#defaultCa = false;
     return this;
   }
 
-  /** CA certificates in PEM. */
+  /** CA certificates in PEM, in place of the system's (as `setCaFile`). */
   setCa(ca: BytesLike): this {
     native.configSetCaMem(this.#h, toBytes(ca, 'ca'));
     this.#defaultCa = false;

@@ -11,6 +11,7 @@ import {
   fchmodSync,
   fstatSync,
   openSync,
+  readdirSync,
   readFileSync,
   writeFileSync,
 } from 'node:fs';
@@ -34,6 +35,7 @@ import {
 } from './helpers.mjs';
 
 const { Config, TlsError } = L;
+const { systemCaSource } = await import('../dist/config.js');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers local to this file
@@ -1673,6 +1675,22 @@ describe('Config.loadFile and Config.defaultCaCertFile', () => {
     assert.equal(typeof f, 'string');
     assert.ok(f.length > 1);
     assert.ok(path.isAbsolute(f), f);
+  });
+
+  test("a new Config trusts the system's hashed CA directory (/etc/ssl/certs), not a bundle parsed whole on every connection", async (t) => {
+    // this machine (Debian with ca-certificates) has the directory: the default must use it
+    const hashed = readdirSync('/etc/ssl/certs').filter((f) => /^[0-9a-f]{8}\.\d+$/.test(f));
+    assert.ok(hashed.length > 0, 'no hashed CA directory here');
+    assert.deepEqual(systemCaSource(), { path: '/etc/ssl/certs' });
+    // and it verifies: a server certificate from a CA in a hashed directory passes through
+    // setCaPath (the same libtls path the default takes), one from an unknown CA fails by default
+    const dir = tempDir((fn) => t.after(fn));
+    copyFileSync(pki('ca.crt'), path.join(dir, 'ca.pem'));
+    execFileSync('openssl', ['rehash', dir]);
+    const viaDir = await handshake(serverConfig(), new Config().setCaPath(dir));
+    assert.equal(viaDir.ok, true, String(viaDir.clientError));
+    const viaDefault = await handshake(serverConfig(), new Config());
+    assert.match(String(viaDefault.clientError), /unable to get local issuer certificate/);
   });
 });
 
