@@ -677,14 +677,23 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
   return adopt(env, server_obj, child, child_obj);
 }
 
-static napi_value js_accept_socket(napi_env env, napi_callback_info info) {
+/* acceptSocket(server, fd); mode 3: acceptFdTransport, libtls using fd_read_cb/fd_write_cb */
+static napi_value accept_on_fd(napi_env env, napi_callback_info info, int mode) {
   ARGS(2);
   lt_ctx *c;
   int fd;
   TRY(ctx_get(env, argv[0], "tls_accept_socket", &c));
   TRY(need_server(env, c, "tls_accept_socket"));
   TRY(lt_get_fd(env, argv[1], &fd));
-  return accept_common(env, argv[0], c, 0, fd, fd, NULL, NULL);
+  return accept_common(env, argv[0], c, mode, fd, fd, NULL, NULL);
+}
+
+static napi_value js_accept_socket(napi_env env, napi_callback_info info) {
+  return accept_on_fd(env, info, 0);
+}
+
+static napi_value js_accept_fd_transport(napi_env env, napi_callback_info info) {
+  return accept_on_fd(env, info, 3);
 }
 
 static napi_value js_accept_fds(napi_env env, napi_callback_info info) {
@@ -696,17 +705,6 @@ static napi_value js_accept_fds(napi_env env, napi_callback_info info) {
   TRY(lt_get_fd(env, argv[1], &fdr));
   TRY(lt_get_fd(env, argv[2], &fdw));
   return accept_common(env, argv[0], c, 1, fdr, fdw, NULL, NULL);
-}
-
-/* acceptFdTransport(server, fd): as acceptSocket, libtls reading the socket through fd_read_cb */
-static napi_value js_accept_fd_transport(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  lt_ctx *c;
-  int fd;
-  TRY(ctx_get(env, argv[0], "tls_accept_socket", &c));
-  TRY(need_server(env, c, "tls_accept_socket"));
-  TRY(lt_get_fd(env, argv[1], &fd));
-  return accept_common(env, argv[0], c, 3, fd, fd, NULL, NULL);
 }
 
 static napi_value js_accept_cbs(napi_env env, napi_callback_info info) {
@@ -821,7 +819,11 @@ out:
   return ret;
 }
 
-static napi_value js_connect_socket(napi_env env, napi_callback_info info) {
+/*
+ * connectSocket(ctx, fd, servername), and connectFdTransport (the same, libtls reading and writing
+ * the fd through fd_read_cb/fd_write_cb: the Node.js layer's fd transport).
+ */
+static napi_value connect_on_fd(napi_env env, napi_callback_info info, bool fd_transport) {
   ARGS(3);
   lt_ctx *c;
   int fd;
@@ -830,7 +832,15 @@ static napi_value js_connect_socket(napi_env env, napi_callback_info info) {
   TRY(need_client(env, c, "tls_connect_socket"));
   TRY(lt_get_fd(env, argv[1], &fd));
   TRY(lt_get_string(env, argv[2], true, &servername));
-  int rc = tls_connect_socket(c->tls, fd, servername);
+  int rc;
+  if (fd_transport) {
+    c->io_fd = fd;
+    rc = tls_connect_cbs(c->tls, fd_read_cb, fd_write_cb, c, servername);
+    if (rc != 0)
+      c->io_fd = -1;
+  } else {
+    rc = tls_connect_socket(c->tls, fd, servername);
+  }
   free(servername);
   if (rc != 0)
     return ctx_fail(env, c->tls, "tls_connect_socket", "cannot connect");
@@ -838,25 +848,12 @@ static napi_value js_connect_socket(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
-/* connectFdTransport(ctx, fd, servername): as connectSocket, libtls using fd_read_cb/fd_write_cb */
+static napi_value js_connect_socket(napi_env env, napi_callback_info info) {
+  return connect_on_fd(env, info, false);
+}
+
 static napi_value js_connect_fd_transport(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  lt_ctx *c;
-  int fd;
-  char *servername;
-  TRY(ctx_get(env, argv[0], "tls_connect_socket", &c));
-  TRY(need_client(env, c, "tls_connect_socket"));
-  TRY(lt_get_fd(env, argv[1], &fd));
-  TRY(lt_get_string(env, argv[2], true, &servername));
-  c->io_fd = fd;
-  int rc = tls_connect_cbs(c->tls, fd_read_cb, fd_write_cb, c, servername);
-  free(servername);
-  if (rc != 0) {
-    c->io_fd = -1;
-    return ctx_fail(env, c->tls, "tls_connect_socket", "cannot connect");
-  }
-  c->connected = true;
-  return lt_undefined(env);
+  return connect_on_fd(env, info, true);
 }
 
 static napi_value js_connect_fds(napi_env env, napi_callback_info info) {
