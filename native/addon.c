@@ -48,15 +48,19 @@ void lt_throw_status(napi_env env, napi_status status, const char *call) {
   napi_throw_error(env, NULL, buf);
 }
 
-static napi_value throw_tls(napi_env env, const char *op, const char *message);
+static napi_value throw_tls(napi_env env, const char *op, const char *message, int sys_errno);
 
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message) {
-  throw_tls(env, op, message); /* copies the message first */
+  return lt_throw_tls_errno(env, op, message, 0);
+}
+
+napi_value lt_throw_tls_errno(napi_env env, const char *op, const char *message, int sys_errno) {
+  throw_tls(env, op, message, sys_errno); /* copies the message first */
   ERR_clear_error();
   return NULL;
 }
 
-static napi_value throw_tls(napi_env env, const char *op, const char *message) {
+static napi_value throw_tls(napi_env env, const char *op, const char *message, int sys_errno) {
   char buf[1024];
   if (message == NULL || message[0] == '\0') {
     snprintf(buf, sizeof(buf), "%s failed", op);
@@ -89,6 +93,10 @@ static napi_value throw_tls(napi_env env, const char *op, const char *message) {
       ctor && napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &argv[0]) == napi_ok &&
       napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &argv[1]) == napi_ok &&
       napi_new_instance(env, ctor, 2, argv, &err) == napi_ok) {
+    /* as Node's system errors: a negative errno (TlsError derives `code` from it) */
+    napi_value no;
+    if (sys_errno > 0 && napi_create_int32(env, -sys_errno, &no) == napi_ok)
+      (void)napi_set_named_property(env, err, "errno", no); /* without it the error still stands */
     napi_throw(env, err);
     return NULL;
   }

@@ -55,6 +55,8 @@
 void lt_throw_status(napi_env env, napi_status status, const char *call);
 /* Throws TlsError(message, op); message NULL means "<op> failed". Always returns NULL. */
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message);
+/* The same, for a failed socket call: the error carries `errno` (negative, as in Node.js). */
+napi_value lt_throw_tls_errno(napi_env env, const char *op, const char *message, int sys_errno);
 int lt_get_int32(napi_env env, napi_value v, int32_t *out);
 int lt_get_int64(napi_env env, napi_value v, int64_t *out);
 int lt_get_uint32(napi_env env, napi_value v, uint32_t *out);

@@ -40,6 +40,7 @@ struct lt_ctx {
   bool has_read;   /* tls_read was called (a TLS 1.3 client then processes session tickets) */
   char *deferred_error; /* a batch call's failure after some progress, thrown by the next call */
   const char *deferred_op;
+  int deferred_errno;
   bool ocsp_failed;
   int busy;           /* inside a libtls call that can run a transport callback */
   int fd;             /* a socket opened by connect(host), owned here, or -1 */
@@ -132,9 +133,7 @@ static void drop_fd_transport(lt_ctx *c) {
 
 static void maybe_free_struct(lt_ctx *c) {
   if (!c->js_alive && c->tls == NULL && c->children == 0) {
-    free(c->sf_buf);
-    if (c->rbuf != NULL)
-      iobuf_put(c->rbuf);
+    free(c->sf_buf); /* the receive buffer went with the libtls object (drop_fd_transport) */
     free(c);
   }
 }
@@ -914,7 +913,7 @@ static napi_value io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op)
   if (rc == -1) {
     char buf[256];
     const char *e = io_error_text(c, op, buf, sizeof(buf));
-    return lt_throw_tls(env, op, e ? e : "failed");
+    return lt_throw_tls_errno(env, op, e ? e : "failed", c->io_errno > 0 ? c->io_errno : 0);
   }
   if (rc >= 0)
     c->handshaken = true;
@@ -944,6 +943,7 @@ static void defer_error(lt_ctx *c, const char *op) {
   free(c->deferred_error);
   c->deferred_error = strdup(e ? e : "failed");
   c->deferred_op = op;
+  c->deferred_errno = c->io_errno > 0 ? c->io_errno : 0;
 }
 
 static int throw_deferred(napi_env env, lt_ctx *c) {
@@ -951,7 +951,7 @@ static int throw_deferred(napi_env env, lt_ctx *c) {
     return 0;
   char *e = c->deferred_error;
   c->deferred_error = NULL;
-  lt_throw_tls(env, c->deferred_op, e);
+  lt_throw_tls_errno(env, c->deferred_op, e, c->deferred_errno);
   free(e);
   return -1;
 }

@@ -90,8 +90,8 @@ export interface Native {
   tlsRead(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
   tlsWrite(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
   tlsReadBatch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
-  tlsStreamMode(t: TlsHandle): void;
   tlsWriteBatch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  tlsStreamMode(t: TlsHandle): void;
   tlsSendfile(t: TlsHandle, fd: number, bytes: number, offset: number): number;
   tlsClose(t: TlsHandle): number;
   tlsConnVersion(t: TlsHandle): string | null;

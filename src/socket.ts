@@ -79,7 +79,7 @@ function isWant(r: number): r is typeof WANT_POLLIN | typeof WANT_POLLOUT {
 
 /** A failure to send because the peer's socket is closed or reset. */
 function peerGone(err: unknown): boolean {
-  return err instanceof TlsError && /: (Broken pipe|Connection reset by peer)$/.test(err.message);
+  return err instanceof TlsError && (err.code === 'EPIPE' || err.code === 'ECONNRESET');
 }
 
 function truncated(err: unknown): boolean {

@@ -23,6 +23,7 @@ import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
@@ -574,8 +575,8 @@ describe('truncated and dropped handshakes', () => {
     },
   );
 
-  test('a truncated ClientHello, then RST: "Connection reset by peer"', T, async () => {
-    await rawAttack(
+  test('a truncated ClientHello, then RST: "Connection reset by peer", code ECONNRESET', T, async () => {
+    const r = await rawAttack(
       server,
       async (r) => {
         await write(r.s, hello13.subarray(0, 100));
@@ -584,6 +585,8 @@ describe('truncated and dropped handshakes', () => {
       },
       /^handshake failed: Connection reset by peer$/,
     );
+    assert.equal(r.err.code, 'ECONNRESET');
+    assert.equal(r.err.errno, os.constants.errno.ECONNRESET * -1);
   });
 
   test(
@@ -930,6 +933,8 @@ describe('after the handshake, through a man in the middle', () => {
           c.write('half of this record arrives');
           await within(rec.closed, 3000, 'server socket close');
           assertTlsError(rec.error, 'tls_read', re);
+          // a reset names its system error; a truncation (the end of the stream) has none
+          assert.equal(rec.error.code, how === 'end' ? undefined : 'ECONNRESET');
           assert.equal(rec.data, 'whole record');
           assert.equal(rec.ended, false);
         } finally {
