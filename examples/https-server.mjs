@@ -59,7 +59,7 @@ function shutdown(why) {
   closing = true;
   clearTimeout(deadline);
   console.log(`closing (${why})`);
-  server.http.closeIdleConnections();
+  server.closeIdleConnections();
   server.close(() => console.log('closed'));
   // connections still busy after 2 s are not waited for
   setTimeout(() => process.exit(0), 2000).unref();

@@ -4,8 +4,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Config, type ConfigOptions } from './config.js';
-import { type ConfigLike, connect, type ServerOptions, TlsServer } from './net.js';
-import type { TlsSocket } from './socket.js';
+import { TlsListener } from './listener.js';
+import { type ConfigLike, connect, TlsServer } from './net.js';
+import { type NodeTlsOptions, nodeConfig } from './node-options.js';
 import { fail } from './validate.js';
 
 function sharedConfig(c: ConfigLike | undefined, alpn: string[]): Config {
@@ -16,41 +17,131 @@ function sharedConfig(c: ConfigLike | undefined, alpn: string[]): Config {
   return new Config(o);
 }
 
-export interface HttpsServerOptions extends ServerOptions {
-  /** Options for the `http.Server` that parses the requests. */
-  http?: http.ServerOptions;
+/**
+ * Options of `createHttpsServer()`: those of `https.createServer()`, the node:tls ones mapped onto
+ * a Config (an unsupported one is a TypeError with code `ERR_LIBTLS_UNSUPPORTED_OPTION`), and
+ * node:http's (`keepAliveTimeout`, `requestTimeout`, `maxHeaderSize`, ...). Or `config`: a Config
+ * (or Config options) in place of the node:tls options.
+ */
+export interface HttpsServerOptions extends NodeTlsOptions, http.ServerOptions {
+  config?: ConfigLike;
+  /** Milliseconds a client has to complete its handshake; default 10,000; 0: no limit. */
+  handshakeTimeout?: number;
+  allowHalfOpen?: boolean;
 }
 
-/** A TLS server whose connections are served by a `node:http` server (`.http`). */
-export class HttpsServer extends TlsServer {
-  readonly http: http.Server;
+/** The TlsServer options in `o` besides the Config. */
+function listenerOptions(o: { handshakeTimeout?: number; allowHalfOpen?: boolean; noDelay?: boolean }): {
+  handshakeTimeout?: number;
+  allowHalfOpen?: boolean;
+  noDelay?: boolean;
+} {
+  const r: { handshakeTimeout?: number; allowHalfOpen?: boolean; noDelay?: boolean } = {};
+  if (o.handshakeTimeout !== undefined) r.handshakeTimeout = o.handshakeTimeout;
+  if (o.allowHalfOpen !== undefined) r.allowHalfOpen = o.allowHalfOpen;
+  if (o.noDelay !== undefined) r.noDelay = o.noDelay;
+  return r;
+}
 
-  constructor(options: HttpsServerOptions = {}, requestListener?: http.RequestListener) {
-    const { http: httpOptions, ...tlsOptions } = options;
-    super({ ...tlsOptions, config: sharedConfig(tlsOptions.config, ['http/1.1']) });
-    this.http = http.createServer(httpOptions ?? {}, requestListener);
-    this.on('secureConnection', (socket: TlsSocket) => this.http.emit('connection', socket));
-    // node:http starts tracking its connections (closeIdleConnections(), closeAllConnections(),
-    // the headersTimeout / requestTimeout checks) on its own 'listening', and this one never
-    // listens itself: it listens when the TLS server does.
-    this.on('listening', () => this.http.emit('listening'));
-  }
-
-  /** As `https.Server.close()`: idle keep-alive connections are closed at once, then as TlsServer. */
-  override close(callback?: (err?: Error) => void): this {
-    // http.Server.close() closes the idle connections and stops the timeout checks; it never
-    // listened, so it only emits its own 'close'.
-    this.http.close();
-    return super.close(callback);
+/** @internal A TlsServer for a Node server's options; the Config made for it is freed (the context keeps it). */
+export function tlsServerFor(
+  options: Record<string, unknown> & {
+    handshakeTimeout?: number;
+    allowHalfOpen?: boolean;
+    noDelay?: boolean;
+  },
+  alpn: string[],
+): TlsServer {
+  const { config, owned } = nodeConfig(options, 'server', alpn);
+  try {
+    return new TlsServer({ config, ...listenerOptions(options) });
+  } finally {
+    if (owned) config.free();
   }
 }
 
 /**
- * An HTTPS server: `node:http` parsing requests on libtls connections. `listen()` it like a
- * net.Server; `'request'` events come from `server.http`.
+ * An `http.Server` whose connections are libtls TlsSockets: what `https.createServer()` returns,
+ * over libtls. `listen`, `close`, `address`, `ref`, `unref` and `getConnections` are those of an
+ * internal TlsServer; everything else (`'request'`, `'upgrade'`, `'checkContinue'`, `'clientError'`,
+ * `keepAliveTimeout`, `headersTimeout`, `requestTimeout`, `setTimeout`, `closeIdleConnections()`,
+ * `closeAllConnections()`) is node:http's own. `'secureConnection'` and then `'connection'` come
+ * with each TlsSocket once its handshake is done; `'tlsClientError'` with each failed handshake.
+ */
+export class HttpsServer extends http.Server {
+  readonly #listener: TlsListener;
+
+  constructor(options?: HttpsServerOptions | http.RequestListener, requestListener?: http.RequestListener) {
+    let o = options;
+    let listener = requestListener;
+    if (typeof o === 'function') {
+      listener = o;
+      o = {};
+    }
+    if (o !== undefined && (typeof o !== 'object' || o === null)) fail('options', 'an object', o);
+    const opts = (o ?? {}) as HttpsServerOptions;
+    const tls = tlsServerFor(opts as Record<string, unknown>, ['http/1.1']);
+    if (listener === undefined) super(opts);
+    else super(opts, listener);
+    this.#listener = new TlsListener(this, tls);
+  }
+
+  /** The TlsServer that listens and makes the TLS connections. */
+  get tlsServer(): TlsServer {
+    return this.#listener.tls;
+  }
+
+  /** As `https.Server.listen()` (the arguments of `net.Server.listen`). */
+  override listen(...args: unknown[]): this {
+    this.#listener.listen(args);
+    return this;
+  }
+
+  /**
+   * As `https.Server.close()`: stops listening and closes idle keep-alive connections now;
+   * `'close'` (and `callback`) once every connection has closed.
+   */
+  override close(callback?: (err?: Error) => void): this {
+    this.closeIdleConnections();
+    this.#listener.close(callback, () => http.Server.prototype.close.call(this));
+    return this;
+  }
+
+  override address(): net.AddressInfo | string | null {
+    return this.#listener.tls.address();
+  }
+
+  override getConnections(cb: (error: Error | null, count: number) => void): this {
+    this.#listener.tls.getConnections(cb);
+    return this;
+  }
+
+  override ref(): this {
+    this.#listener.tls.ref();
+    return this;
+  }
+
+  override unref(): this {
+    this.#listener.tls.unref();
+    return this;
+  }
+}
+
+// net.Server's `listening` is an accessor at run time (a property in @types/node)
+Object.defineProperty(HttpsServer.prototype, 'listening', {
+  configurable: true,
+  enumerable: false,
+  get(this: HttpsServer): boolean {
+    return this.tlsServer.listening;
+  },
+});
+
+/**
+ * `https.createServer()` over libtls: an `http.Server` (see `HttpsServer`) taking https-style
+ * options (`key`, `cert`, `ca`, `requestCert`, ...) or a `config`.
  */
 export function createHttpsServer(
-  options?: HttpsServerOptions,
+  options?: HttpsServerOptions | http.RequestListener,
   requestListener?: http.RequestListener,
 ): HttpsServer {
   return new HttpsServer(options, requestListener);

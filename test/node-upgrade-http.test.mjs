@@ -115,9 +115,9 @@ async function writeAll(sock, data, size) {
   return { falses, drains };
 }
 
-/** Closes one of our TlsServer/HttpsServer (dropping idle HTTP connections first), bounded. */
+/** Closes one of our TlsServer/HttpsServer (dropping open HTTP connections first), bounded. */
 async function closeServer(srv) {
-  srv.http?.closeAllConnections();
+  srv.closeAllConnections?.();
   await within(new Promise((r) => srv.close(r)), 5000, 'closing the server');
 }
 
@@ -839,7 +839,9 @@ describe('HTTPS server: node:http connection management over TlsSockets', () => 
     const srv = createHttpsServer(
       {
         config: serverOpts(),
-        http: { headersTimeout: 300, requestTimeout: 600, connectionsCheckingInterval: 50 },
+        headersTimeout: 300,
+        requestTimeout: 600,
+        connectionsCheckingInterval: 50,
       },
       (_req, res) => res.end('never\n'),
     );
@@ -998,7 +1000,7 @@ describe('HTTP client: http.get with the libtls Agent', () => {
 
   test('an idle keep-alive connection the server closes leaves the pool, and the next request opens a new one', async () => {
     const { srv, port, connections } = await httpsServer();
-    srv.http.keepAliveTimeout = 100;
+    srv.keepAliveTimeout = 100;
     const agent = new Agent({ keepAlive: true, config: clientOpts() });
     try {
       const first = await get(`https://localhost:${port}/a`, agent);

@@ -82,7 +82,7 @@ export async function runServe(argv: string[]): Promise<number> {
   let server: TlsServer;
   try {
     server = values.http
-      ? createHttpsServer({ config }, page)
+      ? createHttpsServer({ config }, page).tlsServer
       : createServer({ config }, (socket) => {
           socket.on('error', () => socket.destroy());
           socket.pipe(socket);
