@@ -21,6 +21,12 @@ export {
   type HttpsServerOptions,
 } from './http.js';
 export {
+  createHttp2Server,
+  Http2SecureServer,
+  type Http2ServerOptions,
+  http2Connection,
+} from './http2.js';
+export {
   type ConfigLike,
   type ConnectOptions,
   connect,
@@ -30,6 +36,7 @@ export {
   type UpgradeOptions,
   upgrade,
 } from './net.js';
+export { type NodeTlsOptions, UNSUPPORTED_OPTION } from './node-options.js';
 export { type PollOptions, poll, socketpair, takeFd } from './poll.js';
 export { type OcspInfo, type PeerCertificate, type SocketAddresses, TlsSocket } from './socket.js';
 export { client, server, Tls, type TlsReadCallback, type TlsWriteCallback } from './tls.js';

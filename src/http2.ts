@@ -1,0 +1,129 @@
+// HTTP/2 over libtls: a server in the place of http2.createSecureServer() (node:http2's own
+// server, fed each TlsSocket as a 'connection' once ALPN chose h2 or http/1.1), and the
+// createConnection function http2.connect() takes for its client.
+import http2 from 'node:http2';
+import type net from 'node:net';
+import { tlsServerFor } from './http.js';
+import { TlsListener } from './listener.js';
+import type { ConfigLike, TlsServer } from './net.js';
+import type { NodeTlsOptions } from './node-options.js';
+import { type ConnectionOptions, connect } from './node-tls.js';
+import type { TlsSocket } from './socket.js';
+import { fail } from './validate.js';
+
+/**
+ * Options of `createHttp2Server()`: `http2.createSecureServer()`'s (node:http2's settings,
+ * `allowHTTP1`, ... and the node:tls ones, mapped onto a Config), or `config` in place of the
+ * node:tls ones. ALPN offers `h2`, and `http/1.1` after it with `allowHTTP1`.
+ */
+export interface Http2ServerOptions extends NodeTlsOptions, http2.ServerOptions {
+  config?: ConfigLike;
+  /** Milliseconds a client has to complete its handshake; default 10,000; 0: no limit. */
+  handshakeTimeout?: number;
+  allowHTTP1?: boolean;
+}
+
+type Http2Base = new (options: http2.ServerOptions) => http2.Http2Server;
+
+// node:http2 exports no server class: its plain (h2c) server's, which takes any Duplex as a
+// 'connection' and reads its `alpnProtocol` to choose HTTP/2 or (allowHTTP1) HTTP/1.1.
+const Base = Object.getPrototypeOf(http2.createServer()).constructor as Http2Base;
+
+/**
+ * node:http2's server over libtls connections, as `http2.createSecureServer()` makes: `'stream'`,
+ * `'request'`, `'session'`, `'sessionError'`, `'unknownProtocol'`, `setTimeout`, and with
+ * `allowHTTP1` HTTP/1.1 requests as `'request'` too. `listen`/`close`/`address`/`ref`/`unref` are
+ * those of an internal TlsServer; `'secureConnection'`, `'connection'` (both with the TlsSocket
+ * after its handshake) and `'tlsClientError'` come from it.
+ */
+export class Http2SecureServer extends Base {
+  readonly #listener: TlsListener;
+
+  constructor(
+    options: Http2ServerOptions = {},
+    onRequest?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  ) {
+    if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+    const alpn = options.allowHTTP1 === true ? ['h2', 'http/1.1'] : ['h2'];
+    const tls = tlsServerFor(options as Record<string, unknown>, alpn);
+    super(options);
+    if (onRequest !== undefined) {
+      if (typeof onRequest !== 'function') fail('onRequest', 'a function', onRequest);
+      this.on('request', onRequest);
+    }
+    this.#listener = new TlsListener(this, tls);
+    // as http2.createSecureServer(): a failed handshake is also a 'clientError' (if anyone listens)
+    tls.on('tlsClientError', (err: Error, socket: TlsSocket | null) => {
+      if (this.listenerCount('clientError') > 0) this.emit('clientError', err, socket);
+    });
+  }
+
+  /** The TlsServer that listens and makes the TLS connections. */
+  get tlsServer(): TlsServer {
+    return this.#listener.tls;
+  }
+
+  override listen(...args: unknown[]): this {
+    this.#listener.listen(args);
+    return this;
+  }
+
+  /** Stops listening; `'close'` (and `callback`) once every connection (session) has closed. */
+  override close(callback?: (err?: Error) => void): this {
+    this.#listener.close(callback, () => Base.prototype.close.call(this));
+    return this;
+  }
+
+  override address(): net.AddressInfo | string | null {
+    return this.#listener.tls.address();
+  }
+
+  override getConnections(cb: (error: Error | null, count: number) => void): this {
+    this.#listener.tls.getConnections(cb);
+    return this;
+  }
+
+  override ref(): this {
+    this.#listener.tls.ref();
+    return this;
+  }
+
+  override unref(): this {
+    this.#listener.tls.unref();
+    return this;
+  }
+}
+
+Object.defineProperty(Http2SecureServer.prototype, 'listening', {
+  configurable: true,
+  enumerable: false,
+  get(this: Http2SecureServer): boolean {
+    return this.tlsServer.listening;
+  },
+});
+
+/** `http2.createSecureServer()` over libtls (see `Http2SecureServer`). */
+export function createHttp2Server(
+  options?: Http2ServerOptions,
+  onRequest?: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+): Http2SecureServer {
+  return new Http2SecureServer(options, onRequest);
+}
+
+/**
+ * A `createConnection` for `http2.connect(authority, { createConnection })`: a libtls connection
+ * to the authority's host and port (443 by default) offering ALPN `h2`, with `options` (node:tls
+ * options, or `config`) for the rest.
+ */
+export function http2Connection(
+  options: Omit<ConnectionOptions, 'host' | 'port'> = {},
+): (authority: URL, sessionOptions?: http2.SessionOptions) => TlsSocket {
+  if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
+  return (authority: URL): TlsSocket => {
+    const url = authority instanceof URL ? authority : new URL(String(authority));
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const o: ConnectionOptions = { ...options, host, port: Number(url.port) || 443 };
+    if (o.config === undefined && o.ALPNProtocols === undefined) o.ALPNProtocols = ['h2'];
+    return connect(o);
+  };
+}

@@ -1,0 +1,81 @@
+// Shared by the server and libtls/tls tests: running external clients (curl, h2load) bounded in
+// time, the fd and active-handle accounting every scenario does, and closing servers bounded.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { openFds, pki, sleep, waitFor, within } from './helpers.mjs';
+
+/**
+ * Runs a command asynchronously, collecting its output; SIGKILLed after `ms`. Resolves with
+ * { code, signal, stdout (string), stderr (string) }.
+ */
+export async function run(cmd, args, { ms = 15_000 } = {}) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), ms);
+  try {
+    const { code, signal } = await exited;
+    return { code, signal, stdout: out, stderr: err };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** curl's arguments to reach https://localhost:port with the test CA. */
+export const curlTo = (port) => [
+  '-sS',
+  '--cacert',
+  pki('ca.crt'),
+  '--resolve',
+  `localhost:${port}:127.0.0.1`,
+];
+
+/** What this process holds open: fds, and the active handles and requests by type. */
+export function snapshot() {
+  return { fds: openFds(), resources: process.getActiveResourcesInfo().sort().join(',') };
+}
+
+/** Waits (bounded) until the process holds what `before` recorded again; asserts it. */
+export async function assertBack(before, what = 'the scenario') {
+  const same = () => {
+    const now = snapshot();
+    return now.fds === before.fds && now.resources === before.resources;
+  };
+  await waitFor(same, 3000);
+  const now = snapshot();
+  assert.equal(now.fds, before.fds, `${what}: open fds ${before.fds} -> ${now.fds}`);
+  assert.equal(now.resources, before.resources, `${what}: active resources`);
+}
+
+/**
+ * Runs `fn` and asserts that afterwards the process has the fds and active handles it had before
+ * (the server `fn` opens must have closed, through its close() callback).
+ */
+export async function noLeaks(what, fn) {
+  // what an earlier scenario left closing (a CloseReq, a socket on its way out) is not counted
+  let before = snapshot();
+  for (let i = 0; i < 40; i++) {
+    await sleep(25);
+    const now = snapshot();
+    if (now.fds === before.fds && now.resources === before.resources && !now.resources.includes('CloseReq'))
+      break;
+    before = now;
+  }
+  const r = await fn();
+  await assertBack(before, what);
+  return r;
+}
+
+/** Closes a server (ours or Node's), dropping open HTTP connections first; asserts the callback ran without error. */
+export async function closeServer(srv) {
+  srv.closeAllConnections?.();
+  const err = await within(new Promise((r) => srv.close(r)), 5000, 'server.close() calling back');
+  assert.equal(err, undefined, `server.close() called back with ${err}`);
+}
