@@ -52,6 +52,18 @@ export class Http2SecureServer extends Base {
       this.on('request', onRequest);
     }
     this.#listener = new TlsListener(this, tls);
+    // node:http2 runs a session over any Duplex through its JSStreamSocket wrapper, which has no
+    // addresses and no `encrypted`: the session reads those from the wrapper as it is made (in the
+    // 'connection' listener, just before 'session'), so they are given to it here.
+    let incoming: TlsSocket | null = null;
+    tls.prependListener('secureConnection', (socket: TlsSocket) => {
+      incoming = socket;
+    });
+    this.on('session', (session: http2.ServerHttp2Session) => {
+      const socket = incoming;
+      incoming = null;
+      if (socket !== null) describeSession(session, socket);
+    });
     // as http2.createSecureServer(): a failed handshake is also a 'clientError' (if anyone listens)
     tls.on('tlsClientError', (err: Error, socket: TlsSocket | null) => {
       if (this.listenerCount('clientError') > 0) this.emit('clientError', err, socket);
@@ -101,6 +113,23 @@ Object.defineProperty(Http2SecureServer.prototype, 'listening', {
     return this.tlsServer.listening;
   },
 });
+
+/**
+ * Gives a server session over `socket` (through node:http2's JSStreamSocket) what it would know of
+ * a node:tls socket: `session.socket.encrypted` and `.remoteAddress`/`.remotePort` (net.Socket
+ * reads these from `_peername` when its handle has no address), and the session's own
+ * `encrypted` and `alpnProtocol`, which it set from the wrapper.
+ */
+function describeSession(session: http2.ServerHttp2Session, socket: TlsSocket): void {
+  const s = session.socket as unknown as Record<string, unknown>;
+  s.encrypted = true;
+  s._peername = { address: socket.remoteAddress, port: socket.remotePort, family: socket.remoteFamily };
+  const own = session as unknown as Record<symbol, unknown>;
+  for (const sym of Object.getOwnPropertySymbols(session)) {
+    if (sym.description === 'encrypted' && own[sym] === false) own[sym] = true;
+    if (sym.description === 'alpnProtocol' && own[sym] === 'h2c') own[sym] = socket.alpnProtocol ?? 'h2';
+  }
+}
 
 /** `http2.createSecureServer()` over libtls (see `Http2SecureServer`). */
 export function createHttp2Server(

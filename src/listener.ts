@@ -24,6 +24,8 @@ export class TlsListener {
     this.#owner = owner;
     this.tls = tls;
     tls.on('secureConnection', (socket: TlsSocket) => {
+      // as net.Server sets it on the sockets it accepts (node:http and node:http2 read it)
+      (socket as TlsSocket & { server?: net.Server }).server = owner;
       owner.emit('secureConnection', socket);
       owner.emit('connection', socket);
     });
