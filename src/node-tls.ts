@@ -27,12 +27,13 @@ export const DEFAULT_MAX_VERSION = 'TLSv1.3';
  * node:tls does (http, ws and others pass their whole request options to a connect function).
  */
 export interface ConnectionOptions extends NodeTlsOptions {
-  host?: string;
-  port?: number | string;
+  // null as well as undefined: http.request's options (ClientRequestArgs) are passed as they are
+  host?: string | null;
+  port?: number | string | null;
   /** A Unix socket path; used only when `port` is absent (http and ws put their URL path here). */
-  path?: string;
+  path?: string | null;
   /** The name to verify and send as SNI; default `host`. */
-  servername?: string;
+  servername?: string | null;
   config?: ConfigLike;
   /** As net.Socket's `setTimeout()`: `'timeout'` after this long idle (the socket stays open). */
   timeout?: number;
@@ -47,8 +48,6 @@ export interface ConnectionOptions extends NodeTlsOptions {
   keepAliveInitialDelay?: number;
   allowHalfOpen?: boolean;
   signal?: AbortSignal;
-  // What a caller's option object may carry besides (ignored): http's and ws's request fields.
-  [other: string]: unknown;
 }
 
 /**
@@ -114,7 +113,12 @@ class PendingTransport implements Transport {
   }
 }
 
-type Listener = () => void;
+/**
+ * The `'secureConnect'` listener. Typed to take any function: hooks such as http's
+ * `createConnection` pass their own callback there, which tls.connect() calls without arguments.
+ */
+export type SecureConnectListener = (...args: never[]) => void;
+type Listener = SecureConnectListener;
 
 /** node:tls's argument forms: (options[, cb]), (port[, host][, options][, cb]). */
 function normalize(args: unknown[]): { options: ConnectionOptions; cb: Listener | undefined } {
@@ -158,7 +162,7 @@ export function connect(
 ): TlsSocket;
 export function connect(...args: unknown[]): TlsSocket {
   const { options: o, cb } = normalize(args);
-  const ipc = o.port === undefined || o.port === null ? o.path : undefined;
+  const ipc = o.port === undefined || o.port === null ? (o.path ?? undefined) : undefined;
   const host = typeof o.host === 'string' && o.host !== '' ? o.host : 'localhost';
   let port = 0;
   if (ipc === undefined) {
@@ -205,7 +209,7 @@ export function connect(...args: unknown[]): TlsSocket {
     mode: 'client',
   });
   markConnecting(socket, true);
-  if (cb) socket.once('secureConnect', cb);
+  if (cb) socket.once('secureConnect', cb as () => void);
   if (ipc === undefined && o.noDelay !== false) tcp.setNoDelay(true);
   if (o.keepAlive === true) tcp.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);
   if (o.timeout !== undefined && o.timeout !== null) socket.setTimeout(o.timeout as number);
