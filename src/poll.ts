@@ -33,7 +33,7 @@ class Watcher {
 
   constructor(fd: number) {
     this.#fd = fd;
-    this.#handle = native.pollNew(fd, (status, events) => this.#onEvent(status, events));
+    this.#handle = native.pollNew(fd, (status, events) => this.#onEvent(status, events), false);
   }
 
   add(w: Waiter): void {

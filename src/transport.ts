@@ -3,7 +3,6 @@
 //    when libtls's WANT_POLLIN / WANT_POLLOUT can make progress. No JavaScript sees ciphertext.
 //  - StreamTransport: libtls's callback transport over any Duplex; inbound bytes are queued from
 //    the stream's 'data', outbound bytes go straight to stream.write().
-import { closeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WANT_POLLIN, type Want } from './constants.js';
 import { TlsError } from './errors.js';
@@ -59,20 +58,25 @@ class Waiters {
   }
 }
 
-/** Readiness of a socket fd that this transport owns and closes. */
+/**
+ * Readiness of a socket fd that this transport owns. The fd belongs to its poller, which closes
+ * it when it is closed itself: by `close()`, by garbage collection of a socket dropped without
+ * `destroy()`, or when the environment goes (a worker's `terminate()`).
+ */
 export class FdTransport implements Transport {
   readonly fd: number;
   // the kernel's socket buffer says when to wait (WANT_POLLOUT)
   readonly writeBatchMax = Number.POSITIVE_INFINITY;
-  #poll: PollHandle | null = null;
+  #poll: PollHandle | null;
   #events = 0;
   readonly #onReadable = new Waiters();
   readonly #onWritable = new Waiters();
-  #refed = true;
   #closed = false;
 
+  /** Takes `fd` over: it is closed with the transport, even if this constructor throws. */
   constructor(fd: number) {
     this.fd = fd;
+    this.#poll = native.pollNew(fd, (status, events) => this.#onEvent(status, events), true);
   }
 
   writable(): boolean {
@@ -80,11 +84,7 @@ export class FdTransport implements Transport {
   }
 
   wait(want: Want, ready: () => void): void {
-    if (this.#closed) return;
-    if (this.#poll === null) {
-      this.#poll = native.pollNew(this.fd, (status, events) => this.#onEvent(status, events));
-      if (!this.#refed) native.pollRef(this.#poll, false);
-    }
+    if (this.#closed || this.#poll === null) return;
     const bit = want === WANT_POLLIN ? READABLE : WRITABLE;
     (bit === READABLE ? this.#onReadable : this.#onWritable).add(ready);
     if ((this.#events & bit) === 0) {
@@ -131,18 +131,15 @@ export class FdTransport implements Transport {
     this.#closed = true;
     this.#onReadable.clear();
     this.#onWritable.clear();
-    if (this.#poll !== null) native.pollClose(this.#poll); // before close(fd): libuv aborts otherwise
+    if (this.#poll !== null) native.pollClose(this.#poll); // closes the fd too
     this.#poll = null;
-    closeSync(this.fd);
   }
 
   ref(): void {
-    this.#refed = true;
     if (this.#poll !== null) native.pollRef(this.#poll, true);
   }
 
   unref(): void {
-    this.#refed = false;
     if (this.#poll !== null) native.pollRef(this.#poll, false);
   }
 

@@ -544,10 +544,20 @@ describe('lifecycle: many connect/destroy cycles', () => {
     timeout: 60_000,
   }, async () => {
     const big = randomBytes(MiB);
-    const counts = { secure: 0, clientErrors: 0, serverSocketErrors: 0, aborted: 0, clientEvents: [] };
+    const counts = {
+      secure: 0,
+      clientErrors: 0,
+      serverSocketErrors: 0,
+      serverTruncated: 0,
+      aborted: 0,
+      clientEvents: [],
+    };
     const { srv, port } = await startServer({ handshakeTimeout: 5000 }, (s) => {
       counts.secure++;
       s.on('error', () => counts.serverSocketErrors++);
+      s.on('close', () => {
+        if (s.truncated) counts.serverTruncated++;
+      });
       s.resume();
     });
     srv.on('tlsClientError', () => counts.clientErrors++);
@@ -614,9 +624,11 @@ describe('lifecycle: many connect/destroy cycles', () => {
     );
     assert.ok(settled, `fds ${fds0} -> ${fds1}; resources [${res0}] -> [${res1}]`);
     assert.deepEqual(counts.clientEvents, [], 'destroy() made a client socket emit an error');
-    // 500 established connections, each destroyed by the client: a truncation on the server
+    // 500 established connections, each destroyed by the client: a truncated end on the server
+    // (destroy() sends no close_notify), never an error
     assert.equal(counts.secure, 500);
-    assert.equal(counts.serverSocketErrors, 500);
+    assert.equal(counts.serverTruncated, 500);
+    assert.equal(counts.serverSocketErrors, 0);
     // every partial ClientHello (250) was a failed handshake on the server side, and so was
     // every aborted client that got as far as a TCP connection
     assert.ok(counts.clientErrors >= 250, `tlsClientError ${counts.clientErrors}`);
