@@ -542,7 +542,7 @@ describe('flow control and volume', () => {
 describe('lifecycle: many connect/destroy cycles', () => {
   test('1,000 cycles (destroy after connect, destroy mid-write, a partial ClientHello, abort mid-handshake) leave fds and handles as they were', {
     timeout: 60_000,
-  }, async () => {
+  }, async (t) => {
     const big = randomBytes(MiB);
     const counts = { secure: 0, clientErrors: 0, serverSocketErrors: 0, aborted: 0, clientEvents: [] };
     const { srv, port } = await startServer({ handshakeTimeout: 5000 }, (s) => {
@@ -550,6 +550,7 @@ describe('lifecycle: many connect/destroy cycles', () => {
       s.on('error', () => counts.serverSocketErrors++);
       s.resume();
     });
+    t.after(() => stopServer(srv)); // also when an assertion below fails
     srv.on('tlsClientError', () => counts.clientErrors++);
     await sleep(50);
     const fds0 = openFds();
@@ -620,7 +621,6 @@ describe('lifecycle: many connect/destroy cycles', () => {
     // every partial ClientHello (250) was a failed handshake on the server side, and so was
     // every aborted client that got as far as a TCP connection
     assert.ok(counts.clientErrors >= 250, `tlsClientError ${counts.clientErrors}`);
-    await stopServer(srv);
   });
 });
 

@@ -832,6 +832,8 @@ describe('HTTPS server: node:http connection management over TlsSockets', () => 
       await until(() => r.socket.destroyed, 'the client side to close', 2000);
     } finally {
       agent.destroy();
+      // when the GET or an assertion failed, the server is still listening
+      if (srv.listening) await closeServer(srv);
     }
   });
 
