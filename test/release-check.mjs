@@ -20,15 +20,17 @@
 import { ChildProcess } from 'node:child_process';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
-import { after } from 'node:test';
+import { compileFunction } from 'node:vm';
 
-const GRACE_MS = 10_000;
+const GRACE_MS = Number(process.env.LIBTLS_RELEASE_GRACE_MS) || 10_000;
 const TEST_TIMEOUT_MS = Number(process.env.LIBTLS_TEST_TIMEOUT_MS) || 120_000;
 
 // the process of one test file (node --test sets this); the parent runner is left alone
 if (process.env.NODE_TEST_CONTEXT) install();
 
 function install() {
+  // node:test through require: an import of it here would fix its exports before they are rebound
+  const nt = createRequire(import.meta.url)('node:test');
   /** @type {Map<object, { kind: string, what: () => string, open: () => boolean, release: () => void, stack: string }>} */
   const tracked = new Map();
   const here = () =>
@@ -103,7 +105,7 @@ function install() {
 
   // runs after the file's last test (and before the file's own root-level after hooks: the
   // grace period covers those)
-  after(() => {
+  nt.after(() => {
     setTimeout(() => {
       report(
         `the process is still alive ${GRACE_MS / 1000} s after its last test: a server, socket, child process or timer was not released`,
@@ -126,8 +128,26 @@ function install() {
     process.exit(1);
   });
 
-  // a default timeout for every test(): the exports of node:test are rebound for the test file
-  const nt = createRequire(import.meta.url)('node:test');
+  // a default timeout for every test(): the exports of node:test are rebound for the test file.
+  // node:test records where test() was called from its caller's stack frame; so that it still
+  // names the test file's line, not this one, the call is made from a function compiled at that
+  // file, line and column (one per call site).
+  const callers = new Map();
+  const callFrom = (where) => {
+    let f = callers.get(where);
+    if (!f) {
+      const m = /^(.*):(\d+):(\d+)$/.exec(where);
+      f = m
+        ? // the call `fn(...)` starts the second line of the body, indented to the caller's column
+          compileFunction(`return [\n${' '.repeat(Number(m[3]) - 1)}fn(...args)][0]`, ['fn', 'args'], {
+            filename: m[1],
+            lineOffset: Number(m[2]) - 2,
+          })
+        : (fn, args) => fn(...args);
+      callers.set(where, f);
+    }
+    return f;
+  };
   const withTimeout = (fn) =>
     function test(...args) {
       const i = args.findIndex((a) => typeof a === 'object' && a !== null);
@@ -137,7 +157,10 @@ function install() {
       } else if (args[i].timeout === undefined) {
         args[i] = { ...args[i], timeout: TEST_TIMEOUT_MS };
       }
-      return fn.apply(this, args);
+      // the frame that called this function: "    at ... (file:line:col)" or "    at file:line:col"
+      const frame = (new Error().stack ?? '').split('\n')[2] ?? '';
+      const where = /\(([^()]+:\d+:\d+)\)$/.exec(frame)?.[1] ?? /at (\S+:\d+:\d+)$/.exec(frame)?.[1] ?? '';
+      return callFrom(where)(fn.bind(this), args);
     };
   const test = withTimeout(nt.test);
   for (const k of ['skip', 'todo', 'only']) test[k] = withTimeout(nt.test[k]);
