@@ -589,6 +589,7 @@ describe('libtls serve', () => {
   test('--http prints a curl --cacert line that curl verifies', async () => {
     const s = await serve(['--http']);
     try {
+      await until(() => /^libtls: or: /m.test(s.stderr()), 'the curl line');
       const line = /^libtls: or: curl --cacert (\S+) (https:\/\/\S+)$/m.exec(s.stderr());
       assert.ok(line, s.stderr());
       const r = await curl(['--cacert', line[1], line[2]]);

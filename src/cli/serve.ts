@@ -119,14 +119,16 @@ export async function runServe(argv: string[]): Promise<number> {
   });
   const a = server.address() as AddressInfo;
   const where = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-  process.stderr.write(`libtls: ${values.http ? 'https' : 'echo'} server on ${where}, ${note}\n`);
+  // one write: a reader that has the first line has the others
+  const lines = [`libtls: ${values.http ? 'https' : 'echo'} server on ${where}, ${note}`];
   if (caFile !== undefined) {
     // a wildcard address is reached through loopback; the certificate names both loopbacks
     const target =
       a.address === '0.0.0.0' ? `127.0.0.1:${a.port}` : a.address === '::' ? `[::1]:${a.port}` : where;
-    process.stderr.write(`libtls: to connect: libtls connect ${target} --ca ${caFile}\n`);
-    if (values.http) process.stderr.write(`libtls: or: curl --cacert ${caFile} https://${target}/\n`);
+    lines.push(`libtls: to connect: libtls connect ${target} --ca ${caFile}`);
+    if (values.http) lines.push(`libtls: or: curl --cacert ${caFile} https://${target}/`);
   }
+  process.stderr.write(`${lines.join('\n')}\n`);
   return new Promise((resolve) => {
     const stop = (): void => {
       server.close(() => resolve(0));
