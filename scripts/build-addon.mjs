@@ -120,7 +120,7 @@ if (status !== 0) {
   console.error(
     existsSync(addon)
       ? `libtls: the native build failed; the addon built before is kept: ${addon}`
-      : 'libtls: the native build failed (see the compiler output above)',
+      : "libtls: the native build failed (see node-gyp's output above)",
   );
   process.exit(1);
 }
