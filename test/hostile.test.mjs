@@ -560,7 +560,7 @@ describe('truncated and dropped handshakes', () => {
   after(() => stopServer(server.srv));
 
   test(
-    'a truncated ClientHello, then FIN: "unexpected eof while reading" and a decode_error alert',
+    'a truncated ClientHello, then FIN: ECONNRESET "closed before the TLS handshake completed" (libtls: "unexpected eof while reading") and a decode_error alert',
     T,
     async () => {
       const r = await rawAttack(
@@ -569,6 +569,11 @@ describe('truncated and dropped handshakes', () => {
           await write(r.s, hello13.subarray(0, 100));
           r.s.end();
         },
+        /^the peer closed the connection before the TLS handshake completed$/,
+      );
+      assert.equal(r.err.code, 'ECONNRESET');
+      assert.match(
+        r.err.cause.message,
         /^handshake failed: error:0A000126:SSL routines::unexpected eof while reading$/,
       );
       assert.deepEqual(r.got(), alert(2, 50));
@@ -615,7 +620,7 @@ describe('truncated and dropped handshakes', () => {
       T,
       async () => {
         for (const [how, re] of [
-          ['end', /^handshake failed: error:0A000126:SSL routines::unexpected eof while reading$/],
+          ['end', /^the peer closed the connection before the TLS handshake completed$/],
           ['resetAndDestroy', /^handshake failed: Connection reset by peer$/],
         ]) {
           const r = await rawAttack(
@@ -896,20 +901,20 @@ describe('after the handshake, through a man in the middle', () => {
     },
   );
 
-  for (const [how, re] of [
-    [
-      'end',
-      /^the peer closed the connection without close_notify: the data may be truncated \(read failed: error:0A000126:SSL routines::unexpected eof while reading\)$/,
-    ],
-    ['resetAndDestroy', /^read failed: Connection reset by peer$/],
+  for (const [how, strictClose, outcome] of [
+    ['end', false, "a truncated 'end' (socket.truncated), as node:tls"],
+    ['end', true, 'with strictClose an ERR_TLS_TRUNCATED error'],
+    ['resetAndDestroy', false, 'an ECONNRESET error'],
   ]) {
     test(
-      `the proxy forwards half an application-data record, then ${how === 'end' ? 'FIN' : 'RST'}: ${how === 'end' ? 'truncation' : 'reset'} error, nothing of the record, never end`,
+      `the proxy forwards half an application-data record, then ${how === 'end' ? 'FIN' : 'RST'}: ${outcome}, nothing of the record`,
       T,
       async () => {
         fresh();
+        const strict = strictClose ? await startServer({ strictClose: true }) : null;
+        const target = strict ?? server;
         let cut = false;
-        const p = await startProxy(server.port, {
+        const p = await startProxy(target.port, {
           c2s(rec, p) {
             if (!cut || rec[0] !== 0x17) return rec;
             p.up.write(rec.subarray(0, Math.floor(rec.length / 2)), () => p.up[how]());
@@ -926,22 +931,39 @@ describe('after the handshake, through a man in the middle', () => {
         try {
           await within(once(c, 'secureConnect'), 5000, 'secureConnect');
           c.write('whole record');
-          await waitFor(() => server.sockets.length === 1);
-          const rec = server.sockets[0];
+          await waitFor(() => target.sockets.length === 1);
+          const rec = target.sockets[0];
           assert.ok(await waitFor(() => rec.data === 'whole record', 3000), rec.data);
           cut = true;
           c.write('half of this record arrives');
           await within(rec.closed, 3000, 'server socket close');
-          assertTlsError(rec.error, 'tls_read', re);
-          // a reset names its system error; a truncation (the end of the stream) has none
-          assert.equal(rec.error.code, how === 'end' ? undefined : 'ECONNRESET');
           assert.equal(rec.data, 'whole record');
-          assert.equal(rec.ended, false);
+          if (how === 'end' && !strictClose) {
+            assert.equal(rec.error, null);
+            assert.equal(rec.ended, true);
+            assert.equal(rec.socket.truncated, true);
+          } else if (how === 'end') {
+            assertTlsError(
+              rec.error,
+              'tls_read',
+              /^the peer closed the connection without close_notify: the data may be truncated$/,
+            );
+            assert.equal(rec.error.code, 'ERR_TLS_TRUNCATED');
+            // libtls's own words stay with it
+            assert.match(rec.error.cause.message, /unexpected eof while reading/);
+            assert.equal(rec.ended, false);
+          } else {
+            assertTlsError(rec.error, 'tls_read', /^read failed: Connection reset by peer$/);
+            assert.equal(rec.error.code, 'ECONNRESET');
+            assert.equal(rec.ended, false);
+            assert.equal(rec.socket.truncated, false);
+          }
+          await assertHealthy(target.port);
         } finally {
           c.destroy();
           p.close();
+          if (strict) await stopServer(strict.srv);
         }
-        await assertHealthy(server.port);
       },
     );
   }
@@ -1122,7 +1144,7 @@ describe('certificates that must not verify, against connect()', () => {
     ],
   ]) {
     test(
-      `${label}: connect() rejects; the server completed its handshake and sees a truncation (libtls checks names afterwards, with no alert)`,
+      `${label}: connect() rejects; the server completed its handshake and sees a truncated end (libtls checks names afterwards, with no alert)`,
       T,
       async () => {
         const cfg = serverFor(name);
@@ -1140,7 +1162,9 @@ describe('certificates that must not verify, against connect()', () => {
             assert.ok(await waitFor(() => server.sockets.length === 1), 'the server saw a secure connection');
             const rec = server.sockets[0];
             await within(rec.closed, 3000, 'server socket close');
-            assertTlsError(rec.error, 'tls_read', /without close_notify.*unexpected eof while reading/);
+            assert.equal(rec.error, null);
+            assert.equal(rec.ended, true);
+            assert.equal(rec.socket.truncated, true);
             assert.equal(rec.data, '');
           }
           assert.deepEqual(server.failures, []);
