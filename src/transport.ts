@@ -68,6 +68,8 @@ export class FdTransport implements Transport {
   // the kernel's socket buffer says when to wait (WANT_POLLOUT)
   readonly writeBatchMax = Number.POSITIVE_INFINITY;
   #poll: PollHandle | null;
+  // held here: the poller holds it only while started
+  readonly #onPoll = (status: number, events: number): void => this.#onEvent(status, events);
   #events = 0;
   readonly #onReadable = new Waiters();
   readonly #onWritable = new Waiters();
@@ -76,7 +78,7 @@ export class FdTransport implements Transport {
   /** Takes `fd` over: it is closed with the transport, even if this constructor throws. */
   constructor(fd: number) {
     this.fd = fd;
-    this.#poll = native.pollNew(fd, (status, events) => this.#onEvent(status, events), true);
+    this.#poll = native.pollNew(fd, this.#onPoll, true);
   }
 
   writable(): boolean {
