@@ -49,12 +49,23 @@ class Waiters {
     this.#list = [];
   }
 
-  /** Calls (and forgets) everything that was waiting. */
+  /**
+   * Calls (and forgets) everything that was waiting. A callback that throws (a user's listener
+   * inside it) does not keep the others from running: the first exception is rethrown after.
+   */
   fire(): void {
     const list = this.#list;
     if (list.length === 0) return;
     this.#list = [];
-    for (const cb of list) cb();
+    let failure: { err: unknown } | null = null;
+    for (const cb of list) {
+      try {
+        cb();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure !== null) throw failure.err;
   }
 }
 
@@ -107,8 +118,7 @@ export class FdTransport implements Transport {
     if (status < 0) {
       const fired = this.#events;
       this.#events = 0;
-      if (fired & READABLE) this.#onReadable.fire();
-      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+      this.#fire(fired);
       return;
     }
     const fired = events & this.#events;
@@ -120,8 +130,16 @@ export class FdTransport implements Transport {
       if (this.#events === 0) native.pollStop(this.#poll);
       else native.pollStart(this.#poll, this.#events);
     }
-    if (fired & READABLE) this.#onReadable.fire();
-    if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+    this.#fire(fired);
+  }
+
+  /** Wakes the readers, then the writers, even if a reader's callback throws. */
+  #fire(fired: number): void {
+    try {
+      if (fired & READABLE) this.#onReadable.fire();
+    } finally {
+      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+    }
   }
 
   endWrite(): void {
@@ -281,8 +299,11 @@ export class StreamTransport implements Transport {
   #wake(reader: boolean, writer: boolean): void {
     process.nextTick(() => {
       if (this.#closed) return;
-      if (reader) this.#onReadable.fire();
-      if (writer && !this.#closed) this.#onWritable.fire();
+      try {
+        if (reader) this.#onReadable.fire();
+      } finally {
+        if (writer && !this.#closed) this.#onWritable.fire();
+      }
     });
   }
 
