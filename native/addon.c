@@ -366,8 +366,21 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   TRY(lt_get_fd(env, argv[0], &fd));
   int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (nfd < 0)
-    return lt_throw_tls(env, "dup", strerror(errno));
+    return lt_throw_tls_errno(env, "dup", strerror(errno), errno);
   return lt_int(env, nfd);
+}
+
+/*
+ * fdClose(fd): close(2) of an fd this addon made (dupFd, socketpair). fs.closeSync() would do the
+ * same on the main thread, but in a worker Node warns about an fd it did not open itself.
+ */
+static napi_value fd_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  if (close(fd) != 0 && errno != EINTR)
+    return lt_throw_tls_errno(env, "close", strerror(errno), errno);
+  return lt_undefined(env);
 }
 
 /* fdShutdown(fd): shutdown(SHUT_WR), after close_notify; ENOTCONN is not an error */
@@ -442,6 +455,7 @@ static napi_value init(napi_env env, napi_value exports) {
       EXPORT_FN("loadFile", load_file),
       EXPORT_FN("socketpair", make_socketpair),
       EXPORT_FN("dupFd", dup_fd),
+      EXPORT_FN("fdClose", fd_close),
       EXPORT_FN("fdShutdown", fd_shutdown),
       EXPORT_FN("fdSetNoDelay", fd_set_nodelay),
       EXPORT_FN("fdSetKeepAlive", fd_set_keepalive),

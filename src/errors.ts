@@ -4,6 +4,11 @@ import { getSystemErrorName } from 'node:util';
  * A failure reported by libtls (or by this binding when a call is made in a state that would
  * crash libtls). `op` names the libtls function, e.g. `'tls_config_set_ca_file'`.
  */
+/** `TlsError`'s options: `ErrorOptions` and the error's `code`. */
+export interface TlsErrorOptions extends ErrorOptions {
+  code?: string;
+}
+
 export class TlsError extends Error {
   /** The libtls function that failed, e.g. `'tls_handshake'`. */
   readonly op: string;
@@ -13,14 +18,18 @@ export class TlsError extends Error {
    */
   declare readonly errno?: number;
 
-  /** The system error's name, e.g. `'ECONNRESET'`, when there is one (see `errno`). */
+  readonly #code: string | undefined;
+
+  /** What failed, e.g. `'ERR_TLS_TRUNCATED'`, or the system error's name (`'ECONNRESET'`). */
   get code(): string | undefined {
+    if (this.#code !== undefined) return this.#code;
     return this.errno === undefined ? undefined : getSystemErrorName(this.errno);
   }
 
-  constructor(message: string, op: string, options?: ErrorOptions) {
+  constructor(message: string, op: string, options?: TlsErrorOptions) {
     super(message, options);
     this.name = 'TlsError';
     this.op = op;
+    this.#code = options?.code;
   }
 }
