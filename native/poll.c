@@ -19,7 +19,9 @@ typedef struct {
   uv_poll_t handle;
   napi_env env;
   napi_ref self;     /* weak; counted up while the handle is active */
-  napi_ref callback; /* (status, events) => void; dropped on close */
+  napi_ref callback; /* (status, events) => void; as self: weak while stopped (its owner keeps it),
+                        so a stopped poller of a socket nobody holds can be collected, closing its
+                        fd; dropped on close */
   napi_async_context async;
   napi_async_cleanup_hook_handle hook;
   int owned_fd; /* closed right after uv_close(), which unregisters it from the loop at once: never
@@ -163,7 +165,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   if (st == napi_ok)
     st = napi_async_init(env, obj, name, &p->async);
   if (st == napi_ok)
-    st = napi_create_reference(env, argv[1], 1, &p->callback);
+    st = napi_create_reference(env, argv[1], 0, &p->callback);
   if (st == napi_ok)
     st = napi_create_reference(env, obj, 0, &p->self);
   if (st == napi_ok)
@@ -195,6 +197,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   if (!p->active) {
     uint32_t n;
     NAPI_CALL(env, napi_reference_ref(env, p->self, &n));
+    NAPI_CALL(env, napi_reference_ref(env, p->callback, &n));
     p->active = true;
   }
   return lt_undefined(env);
@@ -205,6 +208,8 @@ static int deactivate(napi_env env, lt_poll *p) {
     uint32_t n;
     p->active = false;
     NAPI_CALL_INT(env, napi_reference_unref(env, p->self, &n));
+    if (p->callback)
+      NAPI_CALL_INT(env, napi_reference_unref(env, p->callback, &n));
   }
   return 0;
 }

@@ -49,12 +49,23 @@ class Waiters {
     this.#list = [];
   }
 
-  /** Calls (and forgets) everything that was waiting. */
+  /**
+   * Calls (and forgets) everything that was waiting. A callback that throws (a user's listener
+   * inside it) does not keep the others from running: the first exception is rethrown after.
+   */
   fire(): void {
     const list = this.#list;
     if (list.length === 0) return;
     this.#list = [];
-    for (const cb of list) cb();
+    let failure: { err: unknown } | null = null;
+    for (const cb of list) {
+      try {
+        cb();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure !== null) throw failure.err;
   }
 }
 
@@ -68,6 +79,8 @@ export class FdTransport implements Transport {
   // the kernel's socket buffer says when to wait (WANT_POLLOUT)
   readonly writeBatchMax = Number.POSITIVE_INFINITY;
   #poll: PollHandle | null;
+  // held here: the poller holds it only while started
+  readonly #onPoll = (status: number, events: number): void => this.#onEvent(status, events);
   #events = 0;
   readonly #onReadable = new Waiters();
   readonly #onWritable = new Waiters();
@@ -76,7 +89,7 @@ export class FdTransport implements Transport {
   /** Takes `fd` over: it is closed with the transport, even if this constructor throws. */
   constructor(fd: number) {
     this.fd = fd;
-    this.#poll = native.pollNew(fd, (status, events) => this.#onEvent(status, events), true);
+    this.#poll = native.pollNew(fd, this.#onPoll, true);
   }
 
   writable(): boolean {
@@ -105,8 +118,7 @@ export class FdTransport implements Transport {
     if (status < 0) {
       const fired = this.#events;
       this.#events = 0;
-      if (fired & READABLE) this.#onReadable.fire();
-      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+      this.#fire(fired);
       return;
     }
     const fired = events & this.#events;
@@ -118,8 +130,16 @@ export class FdTransport implements Transport {
       if (this.#events === 0) native.pollStop(this.#poll);
       else native.pollStart(this.#poll, this.#events);
     }
-    if (fired & READABLE) this.#onReadable.fire();
-    if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+    this.#fire(fired);
+  }
+
+  /** Wakes the readers, then the writers, even if a reader's callback throws. */
+  #fire(fired: number): void {
+    try {
+      if (fired & READABLE) this.#onReadable.fire();
+    } finally {
+      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+    }
   }
 
   endWrite(): void {
@@ -279,8 +299,11 @@ export class StreamTransport implements Transport {
   #wake(reader: boolean, writer: boolean): void {
     process.nextTick(() => {
       if (this.#closed) return;
-      if (reader) this.#onReadable.fire();
-      if (writer && !this.#closed) this.#onWritable.fire();
+      try {
+        if (reader) this.#onReadable.fire();
+      } finally {
+        if (writer && !this.#closed) this.#onWritable.fire();
+      }
     });
   }
 

@@ -3,6 +3,9 @@
 // what the servers' close() callbacks said. Sockets watched with `read: true` also record the
 // bytes they received.
 import net from 'node:net';
+import tls from 'node:tls';
+import { pem } from '../helpers.mjs';
+import { nextClientSeq, seal, startProxy, tls12Keys } from '../mitm.mjs';
 import { memoryPair, rawConnect } from './stacks.mjs';
 import { bounded, until, watch } from './trace.mjs';
 
@@ -188,6 +191,57 @@ export const scenarios = {
     await sleep(50);
     p.raw.resetAndDestroy();
     await finish(trace, { ...p, c: p.tls }, Promise.resolve());
+  },
+
+  async 'a misbehaving peer sends close_notify, then more data'(stack, trace) {
+    trace.server = [];
+    let serverClosed;
+    const { server, port } = await stack.createServer({}, (s) => {
+      serverClosed = watch(s, trace.server, { read: true });
+    });
+    let keys = null;
+    let injected = false;
+    const p = await startProxy(port, {
+      c2s(rec, p) {
+        // the client's close_notify (an encrypted alert): a record of data sealed right after it
+        if (rec[0] !== 0x15 || !p.c2s.ccs || keys === null || injected) return rec;
+        injected = true;
+        return Buffer.concat([
+          rec,
+          seal(keys.client, 0x17, nextClientSeq(p), Buffer.from('after close_notify')),
+        ]);
+      },
+    });
+    let master = null;
+    const c = tls.connect({
+      port: p.port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: pem('ca.crt'),
+      maxVersion: 'TLSv1.2',
+      ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+    });
+    c.on('keylog', (line) => {
+      const m = /^CLIENT_RANDOM (\S+) (\S+)/.exec(String(line));
+      if (m) master = Buffer.from(m[2], 'hex');
+    });
+    c.on('error', () => {});
+    try {
+      await bounded(new Promise((r) => c.once('secureConnect', r)), 5000, 'secureConnect');
+      keys = tls12Keys(master, p.clientRandom, p.serverRandom);
+      c.write('before');
+      c.end();
+      await bounded(
+        until(() => serverClosed !== undefined, 5000).then(() => serverClosed),
+        5000,
+        'server close',
+      );
+      trace.injected = injected;
+    } finally {
+      c.destroy();
+      p.close();
+    }
+    await closeServer(trace, server);
   },
 
   // -- before and during the handshake --

@@ -7,16 +7,20 @@ import { L, pem, pki } from '../helpers.mjs';
 
 /** An in-memory Duplex pair: what one side writes, the other reads. */
 export function memoryPair() {
-  const a = new Duplex({
-    read() {},
-    write: (c, _e, cb) => (b.push(c), cb()),
-    final: (cb) => (b.push(null), cb()),
-  });
-  const b = new Duplex({
-    read() {},
-    write: (c, _e, cb) => (a.push(c), cb()),
-    final: (cb) => (a.push(null), cb()),
-  });
+  const end = (other) =>
+    new Duplex({
+      read() {},
+      write(chunk, _encoding, cb) {
+        other().push(chunk);
+        cb();
+      },
+      final(cb) {
+        other().push(null);
+        cb();
+      },
+    });
+  const a = end(() => b);
+  const b = end(() => a);
   return [a, b];
 }
 
