@@ -75,7 +75,7 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   ticketKeysCallback: 'libtls has no ticket key callback',
 };
 
-/** Keys of this package's own that take the place of every TLS option here. */
+/** The node:tls options mapped here (`config` replaces them all: giving both is refused). */
 const TLS_KEYS = new Set([
   'key',
   'cert',

@@ -56,10 +56,13 @@ describe('createHttpsServer() is an http.Server', () => {
       const port = await listen(srv);
       assert.equal(srv.listening, true);
       assert.deepEqual(srv.address(), { address: '127.0.0.1', family: 'IPv4', port });
-      const { res, body } = await get(port, '/x', { agent: false });
-      assert.equal(res.statusCode, 200);
-      assert.equal(body, 'hello /x true');
-      await closeServer(srv);
+      try {
+        const { res, body } = await get(port, '/x', { agent: false });
+        assert.equal(res.statusCode, 200);
+        assert.equal(body, 'hello /x true');
+      } finally {
+        await closeServer(srv);
+      }
       assert.equal(srv.listening, false);
     }),
   );
@@ -444,11 +447,14 @@ describe('createHttpsServer() under ws, Fastify and Express', () => {
       app.get('/hello', async (req) => ({ hello: 'world', encrypted: req.raw.socket.encrypted }));
       await app.listen({ port: 0, host: '127.0.0.1' });
       const { port } = app.server.address();
-      assert.ok(app.server instanceof HttpsServer);
-      const r = await run('curl', [...curlTo(port), `https://localhost:${port}/hello`]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { hello: 'world', encrypted: true });
-      await within(app.close(), 5000, 'fastify.close()');
+      try {
+        assert.ok(app.server instanceof HttpsServer);
+        const r = await run('curl', [...curlTo(port), `https://localhost:${port}/hello`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(JSON.parse(r.stdout), { hello: 'world', encrypted: true });
+      } finally {
+        await within(app.close(), 5000, 'fastify.close()');
+      }
       assert.equal(app.server.listening, false);
     }),
   );
@@ -462,10 +468,13 @@ describe('createHttpsServer() under ws, Fastify and Express', () => {
       const srv = createHttpsServer(tlsOpts(), app);
       await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
       const { port } = srv.address();
-      const r = await run('curl', [...curlTo(port), `https://localhost:${port}/user/42`]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(JSON.parse(r.stdout), { id: '42', secure: true, protocol: 'https' });
-      await closeServer(srv);
+      try {
+        const r = await run('curl', [...curlTo(port), `https://localhost:${port}/user/42`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(JSON.parse(r.stdout), { id: '42', secure: true, protocol: 'https' });
+      } finally {
+        await closeServer(srv);
+      }
     }),
   );
 
@@ -487,32 +496,35 @@ describe('createHttpsServer() under ws, Fastify and Express', () => {
         await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
         const { port } = srv.address();
         const url = `https://localhost:${port}/`;
-        const withCert = await run('curl', [
-          ...curlTo(port),
-          '--cert',
-          pki('client.crt'),
-          '--key',
-          pki('client.key'),
-          '-w',
-          ' %{http_code}',
-          url,
-        ]);
-        assert.equal(withCert.stdout, 'hello libtls test client 200', withCert.stderr);
-        const without = await run('curl', [...curlTo(port), '-w', ' %{http_code}', url]);
-        assert.equal(without.stdout, 'client certificate required 401', without.stderr);
-        // a certificate from another CA is accepted by the handshake (rejectUnauthorized: false) but not authorized
-        const other = await run('curl', [
-          ...curlTo(port),
-          '--cert',
-          pki('selfsigned.crt'),
-          '--key',
-          pki('selfsigned.key'),
-          '-w',
-          ' %{http_code}',
-          url,
-        ]);
-        assert.equal(other.stdout, 'client certificate required 401', other.stderr);
-        await closeServer(srv);
+        try {
+          const withCert = await run('curl', [
+            ...curlTo(port),
+            '--cert',
+            pki('client.crt'),
+            '--key',
+            pki('client.key'),
+            '-w',
+            ' %{http_code}',
+            url,
+          ]);
+          assert.equal(withCert.stdout, 'hello libtls test client 200', withCert.stderr);
+          const without = await run('curl', [...curlTo(port), '-w', ' %{http_code}', url]);
+          assert.equal(without.stdout, 'client certificate required 401', without.stderr);
+          // a certificate from another CA is accepted by the handshake (rejectUnauthorized: false) but not authorized
+          const other = await run('curl', [
+            ...curlTo(port),
+            '--cert',
+            pki('selfsigned.crt'),
+            '--key',
+            pki('selfsigned.key'),
+            '-w',
+            ' %{http_code}',
+            url,
+          ]);
+          assert.equal(other.stdout, 'client certificate required 401', other.stderr);
+        } finally {
+          await closeServer(srv);
+        }
       }),
   );
 });
