@@ -9,8 +9,8 @@ import { TlsServer } from './net.js';
 import { type NodeTlsOptions, nodeConfig } from './node-options.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
-import { client, connectFdTransport, type Tls } from './tls.js';
-import { FdTransport, type Transport } from './transport.js';
+import { client, connectFdTransport, streamMode, type Tls } from './tls.js';
+import { FdTransport, StreamTransport, type Transport } from './transport.js';
 import { fail, int } from './validate.js';
 
 export type { NodeTlsOptions };
@@ -48,6 +48,12 @@ export interface ConnectionOptions extends NodeTlsOptions {
   keepAliveInitialDelay?: number;
   allowHalfOpen?: boolean;
   signal?: AbortSignal;
+  /**
+   * As node:tls: run TLS on this socket (STARTTLS after a plaintext exchange) instead of
+   * connecting. Connected and still unread, its fd is taken (libtls reads it directly); once it
+   * has read data, libtls's callback transport runs over it. Any other Duplex: use `upgrade()`.
+   */
+  socket?: net.Socket;
 }
 
 /**
@@ -165,7 +171,10 @@ export function connect(...args: unknown[]): TlsSocket {
   const ipc = o.port === undefined || o.port === null ? (o.path ?? undefined) : undefined;
   const host = typeof o.host === 'string' && o.host !== '' ? o.host : 'localhost';
   let port = 0;
-  if (ipc === undefined) {
+  const onSocket = o.socket !== undefined && o.socket !== null;
+  if (onSocket) {
+    // connects nothing: host and port only name the server (servername defaults to host)
+  } else if (ipc === undefined) {
     port = typeof o.port === 'string' ? Number(o.port) : (o.port as number);
     int(port, 'port', 1, 65535);
   } else if (typeof ipc !== 'string' || ipc === '') {
@@ -186,6 +195,12 @@ export function connect(...args: unknown[]): TlsSocket {
   } finally {
     if (owned) config.free();
   }
+  if (o.socket !== undefined && o.socket !== null) {
+    if (!(o.socket instanceof net.Socket)) fail('socket', 'a net.Socket', o.socket);
+    if (!o.socket.connecting && o.socket.bytesRead > 0) {
+      return overStream(o.socket, ctx, servername, o, cb);
+    }
+  }
   const netOptions: net.NetConnectOpts =
     ipc !== undefined
       ? { path: ipc }
@@ -198,7 +213,8 @@ export function connect(...args: unknown[]): TlsSocket {
           ...(o.lookup !== undefined ? { lookup: o.lookup } : {}),
           ...(o.autoSelectFamily !== undefined ? { autoSelectFamily: o.autoSelectFamily } : {}),
         };
-  const tcp = net.connect(netOptions);
+  const given = o.socket ?? null;
+  const tcp = given ?? net.connect(netOptions);
   const transport = new PendingTransport(tcp);
   const addresses: SocketAddresses = {};
   const socket = new TlsSocket({
@@ -208,7 +224,7 @@ export function connect(...args: unknown[]): TlsSocket {
     allowHalfOpen: o.allowHalfOpen === true,
     mode: 'client',
   });
-  markConnecting(socket, true);
+  markConnecting(socket, tcp.connecting);
   if (cb) socket.once('secureConnect', cb as () => void);
   if (ipc === undefined && o.noDelay !== false) tcp.setNoDelay(true);
   if (o.keepAlive === true) tcp.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);
@@ -223,7 +239,7 @@ export function connect(...args: unknown[]): TlsSocket {
     socket.once('close', () => o.signal?.removeEventListener('abort', onAbort));
   }
   tcp.once('error', (err) => socket.destroy(err));
-  tcp.once('connect', () => {
+  const onTcp = (): void => {
     if (socket.destroyed) return;
     Object.assign(addresses, {
       remoteAddress: tcp.remoteAddress,
@@ -242,10 +258,50 @@ export function connect(...args: unknown[]): TlsSocket {
       return;
     }
     transport.attach(new FdTransport(fd));
+    const wasConnecting = socket.connecting;
     markConnecting(socket, false);
-    socket.emit('connect');
+    if (wasConnecting) socket.emit('connect');
     socket.startHandshake();
+  };
+  // a given socket that is connected already is taken on the next tick, after the caller's listeners
+  if (given !== null && !given.connecting) process.nextTick(onTcp);
+  else tcp.once('connect', onTcp);
+  return socket;
+}
+
+/** connect({ socket }) on a socket that has read data: libtls's callback transport over it. */
+function overStream(
+  raw: net.Socket,
+  ctx: Tls,
+  servername: string,
+  o: ConnectionOptions,
+  cb: Listener | undefined,
+): TlsSocket {
+  let t: StreamTransport;
+  try {
+    t = new StreamTransport(raw);
+    ctx.connectCbs(t.read, t.write, servername);
+    streamMode(ctx);
+  } catch (err) {
+    ctx.free();
+    throw err;
+  }
+  const socket = new TlsSocket({
+    context: ctx,
+    transport: t,
+    addresses: {
+      remoteAddress: raw.remoteAddress,
+      remotePort: raw.remotePort,
+      remoteFamily: raw.remoteFamily,
+      localAddress: raw.localAddress,
+      localPort: raw.localPort,
+    },
+    allowHalfOpen: o.allowHalfOpen === true,
+    mode: 'client',
   });
+  if (cb) socket.once('secureConnect', cb as () => void);
+  if (o.timeout !== undefined && o.timeout !== null) socket.setTimeout(o.timeout as number);
+  process.nextTick(() => socket.startHandshake());
   return socket;
 }
 

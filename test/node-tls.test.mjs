@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import nodeTls from 'node:tls';
 import tls, { connect, createServer, TLSSocket } from 'libtls/tls';
@@ -91,6 +92,47 @@ describe('libtls/tls connect() as tls.connect()', () => {
         assert.equal(s.alpnProtocol, 'x-a');
         s.end('x');
         assert.equal((await readAll(s)).toString(), 'alpn=x-a;x');
+      } finally {
+        await closeServer(srv);
+      }
+    }),
+  );
+
+  test('connect({ socket }): TLS on a connected net.Socket, before and after it read plaintext', T, () =>
+    noLeaks('socket option', async () => {
+      const { srv, port } = await nodeEchoServer();
+      try {
+        // unread: its fd is taken
+        const raw = net.connect({ host: '127.0.0.1', port });
+        await within(once(raw, 'connect'), 5000, 'TCP');
+        const a = connect({ socket: raw, servername: 'localhost', ca });
+        assert.equal(a.connecting, false);
+        await within(once(a, 'secureConnect'), 5000, 'secureConnect');
+        a.end('fd');
+        assert.equal((await readAll(a)).toString(), 'alpn=false;fd');
+        // STARTTLS: a plaintext line first (read by the caller), then TLS on the same socket
+        const plain = net.createServer((s) => {
+          s.write('ready\n');
+          s.once('data', () => {
+            s.write('ok\n');
+            const t = new nodeTls.TLSSocket(s, { isServer: true, ...serverTls() });
+            t.on('error', () => {});
+            t.pipe(t);
+          });
+        });
+        const pport = await listen(plain);
+        const raw2 = net.connect({ host: '127.0.0.1', port: pport });
+        const [line] = await within(once(raw2, 'data'), 5000, 'the plaintext greeting');
+        assert.equal(String(line), 'ready\n');
+        raw2.write('go\n');
+        // TLS starts only once the server said so: nothing of the ClientHello reaches its plaintext reader
+        const [ok] = await within(once(raw2, 'data'), 5000, 'the go-ahead');
+        assert.equal(String(ok), 'ok\n');
+        const b = connect({ socket: raw2, servername: 'localhost', ca });
+        await within(once(b, 'secureConnect'), 5000, 'secureConnect after STARTTLS');
+        b.end('starttls');
+        assert.equal((await readAll(b)).toString(), 'starttls');
+        await closeServer(plain);
       } finally {
         await closeServer(srv);
       }
