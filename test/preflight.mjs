@@ -15,6 +15,7 @@ export const programs = {
   faketime: 'faketime',
   sslscan: 'sslscan',
   h2load: 'nghttp2-client',
+  pg_ctlcluster: 'postgresql',
   cc: 'gcc (from g++)',
 };
 
