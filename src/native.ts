@@ -1,6 +1,8 @@
 // The compiled addon (native/*.c) and its typed surface. Nothing outside src/ imports this file:
 // the classes in config.ts and tls.ts validate arguments first, then call these functions.
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+import { installLookups } from './codes.js';
 import { TlsError } from './errors.js';
 
 /** An opaque native `struct tls_config` handle. */
@@ -22,7 +24,8 @@ type WriteCallback = (chunk: Buffer) => number;
 
 export interface Native {
   readonly constants: Readonly<Record<string, number>>;
-  setErrorClass(cls: new (message: string, op: string) => Error): void;
+  setErrorClass(cls: new (message: string, op: string, options?: object) => Error): void;
+  x509VerifyError(text: string): number;
   parseProtocols(s: string): number;
   defaultCaCertFile(): string | null;
   loadFile(path: string, password: string | null): Buffer;
@@ -155,3 +158,4 @@ function load(): Native {
 
 export const native: Native = load();
 native.setErrorClass(TlsError);
+installLookups({ systemErrorName: getSystemErrorName, x509VerifyError: native.x509VerifyError });
