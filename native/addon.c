@@ -26,6 +26,17 @@ extern unsigned long ERR_peek_error(void);
 extern const char *ERR_reason_error_string(unsigned long e);
 extern const char *ERR_lib_error_string(unsigned long e);
 extern const char *X509_verify_cert_error_string(long n);
+/* libssl, for cipherStandardName (opaque pointers: no OpenSSL headers needed) */
+extern const void *TLS_method(void);
+extern void *SSL_CTX_new(const void *method);
+extern void SSL_CTX_free(void *ctx);
+extern int SSL_CTX_set_cipher_list(void *ctx, const char *list);
+extern void *SSL_CTX_get_ciphers(const void *ctx);
+extern int OPENSSL_sk_num(const void *stack);
+extern void *OPENSSL_sk_value(const void *stack, int i);
+extern const char *SSL_CIPHER_get_name(const void *cipher);
+extern const char *SSL_CIPHER_standard_name(const void *cipher);
+extern const char *SSL_CIPHER_get_version(const void *cipher);
 
 /*
  * The OpenSSL 3 layout of a packed error code (err.h: ERR_SYSTEM_FLAG, ERR_LIB_OFFSET,
@@ -160,6 +171,46 @@ unsigned long lt_ssl_error(void) {
 
 void lt_clear_ssl_errors(void) {
   ERR_clear_error();
+}
+
+/*
+ * cipherInfo(name): [IANA name, the first protocol version with it] of the cipher OpenSSL calls
+ * `name` (what tls_conn_cipher returns), as node:tls's getCipher() gives them; null if unknown
+ */
+static napi_value cipher_info(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *name;
+  TRY(lt_get_string(env, argv[0], false, &name));
+  const char *found = NULL, *version = NULL;
+  void *ctx = SSL_CTX_new(TLS_method());
+  if (ctx != NULL && SSL_CTX_set_cipher_list(ctx, "ALL:COMPLEMENTOFALL") == 1) {
+    void *list = SSL_CTX_get_ciphers(ctx);
+    int n = list != NULL ? OPENSSL_sk_num(list) : 0;
+    for (int i = 0; i < n && found == NULL; i++) {
+      const void *c = OPENSSL_sk_value(list, i);
+      const char *cn = c != NULL ? SSL_CIPHER_get_name(c) : NULL;
+      if (cn != NULL && strcmp(cn, name) == 0) {
+        found = SSL_CIPHER_standard_name(c);
+        version = SSL_CIPHER_get_version(c);
+      }
+    }
+  }
+  free(name);
+  /* the names are static strings of libssl: valid after SSL_CTX_free */
+  napi_value v = NULL, a, b;
+  napi_status st = napi_get_null(env, &v);
+  if (st == napi_ok && found != NULL && version != NULL) {
+    if ((st = napi_create_array_with_length(env, 2, &v)) == napi_ok &&
+        (st = napi_create_string_utf8(env, found, NAPI_AUTO_LENGTH, &a)) == napi_ok &&
+        (st = napi_create_string_utf8(env, version, NAPI_AUTO_LENGTH, &b)) == napi_ok &&
+        (st = napi_set_element(env, v, 0, a)) == napi_ok)
+      st = napi_set_element(env, v, 1, b);
+  }
+  if (ctx != NULL)
+    SSL_CTX_free(ctx);
+  ERR_clear_error();
+  NAPI_CALL(env, st);
+  return v;
 }
 
 /* x509VerifyError(text): the X509_V_ERR_* number whose OpenSSL text is `text`, or -1 */
@@ -581,6 +632,7 @@ static napi_value init(napi_env env, napi_value exports) {
       EXPORT_FN("defaultCaCertFile", default_ca_cert_file),
       EXPORT_FN("loadFile", load_file),
       EXPORT_FN("x509VerifyError", x509_verify_error),
+      EXPORT_FN("cipherInfo", cipher_info),
       EXPORT_FN("socketpair", make_socketpair),
       EXPORT_FN("dupFd", dup_fd),
       EXPORT_FN("fdShutdown", fd_shutdown),

@@ -26,6 +26,7 @@ export interface Native {
   readonly constants: Readonly<Record<string, number>>;
   setErrorClass(cls: new (message: string, op: string, options?: object) => Error): void;
   x509VerifyError(text: string): number;
+  cipherInfo(name: string): [standardName: string, version: string] | null;
   parseProtocols(s: string): number;
   defaultCaCertFile(): string | null;
   loadFile(path: string, password: string | null): Buffer;

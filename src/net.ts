@@ -60,6 +60,7 @@ function addressesOf(s: Partial<SocketAddresses>): SocketAddresses {
     remoteFamily: s.remoteFamily,
     localAddress: s.localAddress,
     localPort: s.localPort,
+    localFamily: s.localFamily,
   };
 }
 
