@@ -217,7 +217,8 @@ export class Config {
   static {
     policyOf = (c: Config): VerifyPolicy => c.#policy;
     handleOf = (c: Config): ConfigHandle => {
-      if (c.#handle === null) throw new TlsError('the Config has been freed', 'tls_config');
+      if (c.#handle === null)
+        throw new TlsError('the Config has been freed', 'tls_config', { code: 'ERR_TLS_INVALID_STATE' });
       return c.#handle;
     };
   }

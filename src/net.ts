@@ -96,7 +96,12 @@ function whenSecure(
     socket.once('secure', onSecure);
     if (timeout !== undefined) {
       timer = setTimeout(
-        () => done(new TlsError(`${what} timed out after ${reported} ms`, 'tls_handshake')),
+        () =>
+          done(
+            new TlsError(`${what} timed out after ${reported} ms`, 'tls_handshake', {
+              code: 'ERR_TLS_HANDSHAKE_TIMEOUT',
+            }),
+          ),
         timeout,
       );
     }
@@ -145,7 +150,12 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeout !== undefined) {
       timer = setTimeout(
-        () => failTcp(new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect')),
+        () =>
+          failTcp(
+            new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect', {
+              code: 'ETIMEDOUT',
+            }),
+          ),
         timeout,
       );
     }
@@ -262,6 +272,7 @@ export class TlsServer extends EventEmitter {
               new TlsError(
                 `the client did not complete its handshake within ${this.#handshakeTimeout} ms`,
                 'tls_handshake',
+                { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' },
               ),
             );
           }, this.#handshakeTimeout)

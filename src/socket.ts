@@ -229,7 +229,7 @@ export class TlsSocket extends Duplex {
       const e = new TlsError(
         `the peer closed the connection without close_notify: the data may be truncated (${(err as Error).message})`,
         'tls_read',
-        { cause: err },
+        { cause: err, code: 'ERR_TLS_TRUNCATED' },
       );
       this.destroy(e);
       return;
@@ -357,7 +357,8 @@ export class TlsSocket extends Duplex {
     const wcb = this.#wcb;
     this.#wcb = null;
     this.#wbuf = null;
-    if (wcb) wcb(err ?? new TlsError('the socket was destroyed', 'tls_write'));
+    if (wcb)
+      wcb(err ?? new TlsError('the socket was destroyed', 'tls_write', { code: 'ERR_STREAM_DESTROYED' }));
     cb(err);
   }
 
