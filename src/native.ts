@@ -146,7 +146,7 @@ function load(): Native {
     return require(path) as Native;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' || /libtls\.so/.test(String(e.message))) {
+    if (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_DLOPEN_FAILED') {
       throw new Error(
         'libtls: the native addon is not built or the system libtls is missing. ' +
           'Install libtls-dev (Debian/Ubuntu) or LibreSSL, then run `npm run build`.',
