@@ -17,7 +17,7 @@ export interface TlsErrorOptions extends ErrorOptions {
 /**
  * A failure reported by libtls (or by this binding when a call is made in a state that would
  * crash libtls). `op` names the libtls function, e.g. `'tls_config_set_ca_file'`; `code` says what
- * failed, as node:tls would say it (see docs/errors.md).
+ * failed, as node:tls would say it (docs/node-compat.md lists the codes).
  */
 export class TlsError extends Error {
   /** The libtls function that failed, e.g. `'tls_handshake'`. */

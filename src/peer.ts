@@ -193,6 +193,8 @@ export const UNSUPPORTED = {
   getSharedSigalgs: 'libtls does not report the signature algorithms',
   getCertificate: 'libtls does not report which local certificate a connection uses',
   getX509Certificate: 'libtls does not report which local certificate a connection uses',
+  setKeyCert: "libtls picks a connection's certificate from its Config (by SNI), not per socket",
+  connect: 'a TlsSocket is connected when it is made: use connect() of this package for another',
 } as const;
 
 export type UnsupportedMethod = keyof typeof UNSUPPORTED;

@@ -2,6 +2,7 @@
 // It runs libtls's non-blocking protocol: a call that returns WANT_POLLIN / WANT_POLLOUT is
 // repeated, with the same data, once the transport says it may progress.
 import type { X509Certificate } from 'node:crypto';
+import type { SocketReadyState } from 'node:net';
 import { Duplex } from 'node:stream';
 import type {
   CipherNameAndProtocol,
@@ -447,7 +448,7 @@ export class TlsSocket extends Duplex {
     };
   }
 
-  get readyState(): string {
+  get readyState(): SocketReadyState {
     if (this.destroyed) return 'closed';
     if (this.readable && this.writable) return 'open';
     if (this.readable) return 'readOnly';
@@ -677,6 +678,34 @@ export class TlsSocket extends Duplex {
   /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
   getX509Certificate(): X509Certificate | undefined {
     return unsupported('getX509Certificate');
+  }
+
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  setKeyCert(_context: object): void {
+    unsupported('setKeyCert');
+  }
+
+  // ---- the rest of net.Socket's surface (so that a TlsSocket goes where a net.Socket does) ----
+
+  /** A TlsSocket is connected when it is made (by `connect()`): throws ERR_TLS_UNSUPPORTED. */
+  connect(..._args: unknown[]): this {
+    return unsupported('connect');
+  }
+
+  /** As net.Socket's: destroys the socket (libtls has no abortive close: the TCP close is a FIN). */
+  resetAndDestroy(): this {
+    return this.destroy();
+  }
+
+  /** The address the connection was made to, as `'address:port'` (one: no family racing here). */
+  get autoSelectFamilyAttemptedAddresses(): string[] {
+    const { remoteAddress, remotePort } = this.#addresses;
+    return remoteAddress === undefined ? [] : [`${remoteAddress}:${remotePort}`];
+  }
+
+  /** Deprecated in net.Socket: `writableLength`. */
+  get bufferSize(): number {
+    return this.writableLength;
   }
 
   /** The underlying libtls context, for everything else (null once destroyed). */

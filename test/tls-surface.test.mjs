@@ -292,6 +292,7 @@ describe('what libtls cannot give', () => {
     ['getSharedSigalgs', []],
     ['getCertificate', []],
     ['getX509Certificate', []],
+    ['setKeyCert', [{}]],
   ];
 
   test(
@@ -322,6 +323,11 @@ describe('what libtls cannot give', () => {
           m,
         );
       }
+      // a TlsSocket is connected when made: net.Socket's connect() is refused the same way
+      assert.throws(
+        () => c.connect(port, '127.0.0.1'),
+        (err) => err instanceof L.TlsError && err.code === 'ERR_TLS_UNSUPPORTED' && err.op === 'connect',
+      );
       // libtls never renegotiates: disabling it is a no-op, as on a node:tls socket that did not
       assert.equal(c.disableRenegotiation(), undefined);
       c.write('still works');
