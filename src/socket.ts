@@ -2,7 +2,7 @@
 // It runs libtls's non-blocking protocol: a call that returns WANT_POLLIN / WANT_POLLOUT is
 // repeated, with the same data, once the transport says it may progress.
 import type { X509Certificate } from 'node:crypto';
-import type { SocketReadyState } from 'node:net';
+import { isIP, type SocketReadyState } from 'node:net';
 import { Duplex } from 'node:stream';
 import type {
   CipherNameAndProtocol,
@@ -491,7 +491,11 @@ export class TlsSocket extends Duplex {
    * there is none (as node:tls); null before the handshake.
    */
   get servername(): string | false | null {
-    return this.#info((t) => t.connServername() ?? false);
+    // libtls keeps an IP address to verify but sends no SNI for it: node:tls says false then
+    return this.#info((t) => {
+      const name = t.connServername();
+      return name === null || isIP(name) !== 0 ? false : name;
+    });
   }
 
   get sessionResumed(): boolean | null {

@@ -23,6 +23,12 @@ const ALLOWED = {
 /** What a scenario gives each stack: node:tls options, and the matching libtls Config options. */
 const SCENARIOS = [
   {
+    name: 'no SNI: the client connects to an IP address and verifies it',
+    servername: null,
+    node: { server: { cert: pem('server.crt'), key: pem('server.key') }, client: { ca: pem('ca.crt') } },
+    libtls: { server: { cert: pem('server.crt'), key: pem('server.key') }, client: { ca: pem('ca.crt') } },
+  },
+  {
     name: 'over IPv6 (::1)',
     host: '::1',
     node: { server: { cert: pem('server.crt'), key: pem('server.key') }, client: { ca: pem('ca.crt') } },
@@ -225,7 +231,8 @@ async function runNode(sc) {
   const port = await listen(server, host);
   try {
     return await exchange(server, port, async (p) => {
-      const c = tls.connect({ host, port: p, servername: 'localhost', ...sc.node.client });
+      const name = sc.servername === null ? {} : { servername: 'localhost' };
+      const c = tls.connect({ host, port: p, ...name, ...sc.node.client });
       await within(once(c, 'secureConnect'), 5000, 'node secureConnect');
       return c;
     });
@@ -240,7 +247,12 @@ async function runLibtls(sc) {
   const port = await listen(server, host);
   try {
     return await exchange(server, port, (p) =>
-      L.connect({ host, port: p, servername: 'localhost', config: sc.libtls.client }),
+      L.connect({
+        host,
+        port: p,
+        ...(sc.servername === null ? {} : { servername: 'localhost' }),
+        config: sc.libtls.client,
+      }),
     );
   } finally {
     await within(new Promise((r) => server.close(r)), 5000, 'libtls server.close()');
