@@ -104,7 +104,8 @@ static int openssl_code(unsigned long e, char *buf, size_t size) {
     return 0;
   const char *lib = lib_name(LT_ERR_LIB(e));
   bool ssl = lib != NULL && strcmp(lib, "SSL") == 0;
-  int n = snprintf(buf, size, "ERR_%s%s%s%s", ssl ? "" : "OSSL_", lib ? lib : "", lib ? "_" : "", reason);
+  int n = snprintf(buf, size, "ERR_%s%s%s%s", ssl ? "" : "OSSL_", lib ? lib : "", lib ? "_" : "",
+                   reason);
   if (n < 0 || (size_t)n >= size)
     return 0;
   for (char *p = buf; *p; p++) {
@@ -464,7 +465,7 @@ static napi_value set_error_class(napi_env env, napi_callback_info info) {
   ARGS(1);
   lt_instance *inst = instance(env);
   if (inst == NULL)
-    return lt_throw_tls_code(env, "setErrorClass", "addon not initialised", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "setErrorClass", "addon not initialised");
   if (inst->error_class) {
     NAPI_CALL(env, napi_delete_reference(env, inst->error_class));
     inst->error_class = NULL;
@@ -482,7 +483,8 @@ static napi_value parse_protocols(napi_env env, napi_callback_info info) {
   int rc = tls_config_parse_protocols(&protocols, s);
   free(s);
   if (rc != 0)
-    return lt_throw_tls_code(env, "tls_config_parse_protocols", "invalid protocol string", "ERR_TLS_CONFIG");
+    return lt_throw_tls_code(env, "tls_config_parse_protocols", "invalid protocol string",
+                             "ERR_TLS_CONFIG");
   return lt_int(env, protocols);
 }
 

@@ -27,9 +27,10 @@ int lt_config_from(napi_env env, napi_value v, lt_config **out) {
     return -1;
   lt_config *c = p;
   if (c->cfg == NULL) {
-    lt_throw_tls_code(env, "tls_config", "the Config has been freed", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, "tls_config", "the Config has been freed");
     return -1;
   }
+  lt_clear_ssl_errors(); /* what the queue holds after the call is then the call's own */
   *out = c;
   return 0;
 }

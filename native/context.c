@@ -178,7 +178,8 @@ static napi_value ctx_new(napi_env env, struct tls *t, int kind, lt_ctx **out) {
   if (c == NULL) {
     if (t)
       tls_free(t);
-    return lt_throw_tls_errno(env, kind == KIND_SERVER ? "tls_server" : "tls_client", "out of memory", ENOMEM);
+    return lt_throw_tls_errno(env, kind == KIND_SERVER ? "tls_server" : "tls_client", "out of memory",
+                              ENOMEM);
   }
   c->tls = t;
   c->env = env;
@@ -213,13 +214,14 @@ static int ctx_get(napi_env env, napi_value v, const char *op, lt_ctx **out) {
     return -1;
   lt_ctx *c = p;
   if (c->freed || c->tls == NULL) {
-    lt_throw_tls_code(env, op, released_msg, "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, released_msg);
     return -1;
   }
   if (c->busy) {
-    lt_throw_tls_code(env, op, "the context is in use by its own transport callback", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, "the context is in use by its own transport callback");
     return -1;
   }
+  lt_clear_ssl_errors(); /* what the queue holds after the call is then the call's own */
   *out = c;
   return 0;
 }
@@ -231,7 +233,7 @@ static int ctx_peek(napi_env env, napi_value v, const char *op, lt_ctx **out) {
     return -1;
   lt_ctx *c = p;
   if (c->freed || c->tls == NULL) {
-    lt_throw_tls_code(env, op, released_msg, "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, released_msg);
     return -1;
   }
   *out = c;
@@ -265,7 +267,7 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
   TRY(lt_unwrap(env, argv[0], &ctx_tag, "Tls", &p));
   lt_ctx *c = p;
   if (c->busy)
-    return lt_throw_tls_code(env, "tls_free", "the context is in use by its own transport callback", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "tls_free", "the context is in use by its own transport callback");
   if (!c->freed) {
     c->freed = true;
     release(env, c);
@@ -280,7 +282,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   TRY(ctx_get(env, argv[0], "tls_configure", &c));
   TRY(lt_config_from(env, argv[1], &cfg));
   if (c->kind == KIND_ACCEPTED)
-    return lt_throw_tls_code(env, "tls_configure", "an accepted context uses its server's config", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "tls_configure", "an accepted context uses its server's config");
   if (tls_configure(c->tls, cfg->cfg) != 0)
     return ctx_fail(env, c->tls, "tls_configure", "cannot configure the context");
   c->configured = true;
@@ -292,10 +294,10 @@ static napi_value js_reset(napi_env env, napi_callback_info info) {
   lt_ctx *c;
   TRY(ctx_get(env, argv[0], "tls_reset", &c));
   if (c->kind == KIND_ACCEPTED)
-    return lt_throw_tls_code(env, "tls_reset", "an accepted context cannot be reset; free it instead", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "tls_reset", "an accepted context cannot be reset; free it instead");
   if (c->children > 0)
-    return lt_throw_tls_code(env, "tls_reset",
-                             "the server still has accepted contexts; free them before reset()", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "tls_reset",
+                          "the server still has accepted contexts; free them before reset()");
   tls_reset(c->tls);
   free(c->deferred_error);
   c->deferred_error = NULL;
@@ -612,11 +614,11 @@ static bool callback_failed(napi_env env, lt_ctx *c) {
 /* A context of `kind` that has a config (tls_reset() drops it; connect/accept dereference it). */
 static int need_kind(napi_env env, lt_ctx *c, const char *op, int kind) {
   if (c->kind != kind) {
-    lt_throw_tls_code(env, op, kind == KIND_SERVER ? "not a server context" : "not a client context", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, kind == KIND_SERVER ? "not a server context" : "not a client context");
     return -1;
   }
   if (!c->configured) {
-    lt_throw_tls_code(env, op, "the context has no config: call configure() after reset()", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, "the context has no config: call configure() after reset()");
     return -1;
   }
   return 0;
@@ -723,7 +725,7 @@ static int need_client(napi_env env, lt_ctx *c, const char *op) {
   if (need_kind(env, c, op, KIND_CLIENT) != 0)
     return -1;
   if (c->connected) {
-    lt_throw_tls_code(env, op, "the context is already connected: reset() it first", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, "the context is already connected: reset() it first");
     return -1;
   }
   return 0;
@@ -902,7 +904,7 @@ static napi_value js_connect_cbs(napi_env env, napi_callback_info info) {
 
 static int need_connection(napi_env env, lt_ctx *c, const char *op) {
   if (!c->connected) {
-    lt_throw_tls_code(env, op, "not connected: call connect*() or accept*() first", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, "not connected: call connect*() or accept*() first");
     return -1;
   }
   return 0;
@@ -1001,7 +1003,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   size_t n;
   TRY(io_begin(env, argv, op, !reading, &c, &data, &n));
   if (c->cb_read != NULL && !c->stream_mode)
-    return lt_throw_tls_code(env, op, "batched I/O is for the Node.js layer's transports", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, op, "batched I/O is for the Node.js layer's transports");
   if (reading)
     c->has_read = true;
   c->rdrained = false;
@@ -1051,8 +1053,8 @@ static napi_value js_stream_mode(napi_env env, napi_callback_info info) {
   lt_ctx *c;
   TRY(ctx_get(env, argv[0], "streamMode", &c));
   if (c->cb_read == NULL || c->handshaken)
-    return lt_throw_tls_code(env, "streamMode",
-                             "for a context with transport callbacks, before its handshake", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "streamMode",
+                             "for a context with transport callbacks, before its handshake");
   c->stream_mode = true;
   return lt_undefined(env);
 }
@@ -1078,10 +1080,9 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
 
 static int sendfile_pending_conflict(napi_env env, lt_ctx *c, const char *op) {
   if (c->sf_pending) {
-    lt_throw_tls_code(env, op,
-                      "a sendfile() chunk is waiting to be retried: call sendfile() again with the same "
-                      "file and offset first",
-                      "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op,
+                   "a sendfile() chunk is waiting to be retried: call sendfile() again with the "
+                   "same file and offset first");
     return -1;
   }
   return 0;
@@ -1120,9 +1121,8 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (c->sf_pending && (c->sf_fd != fd || c->sf_off != offset))
-    return lt_throw_tls_code(env, "tls_write",
-                             "sendfile() must be retried with the same file and offset after WANT_*",
-                             "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, "tls_write",
+                          "sendfile() must be retried with the same file and offset after WANT_*");
   if (c->sf_buf == NULL && (c->sf_buf = malloc(SENDFILE_CHUNK)) == NULL)
     return lt_throw_tls_errno(env, "tls_write", "out of memory", ENOMEM);
   int64_t sent = 0;
@@ -1200,7 +1200,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
     int64_t v = (int64_t)fn(c->tls);                                                               \
     if (v == -1)                                                                                   \
-      return lt_throw_tls_code(env, #fn, message, "ERR_TLS_INVALID_STATE");                                                      \
+      return lt_throw_state(env, #fn, message);                                                    \
     return lt_int(env, v);                                                                         \
   }
 
@@ -1258,11 +1258,11 @@ static napi_value peer_cert_chain_pem(napi_env env, napi_callback_info info) {
 
 static int ocsp_ready(napi_env env, lt_ctx *c, const char *op) {
   if (c->kind != KIND_CLIENT) {
-    lt_throw_tls_code(env, op, "OCSP is only available on a client context", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, "OCSP is only available on a client context");
     return -1;
   }
   if (!c->handshaken) {
-    lt_throw_tls_code(env, op, "the handshake has not completed", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, op, "the handshake has not completed");
     return -1;
   }
   return 0;
@@ -1278,7 +1278,7 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
   TRY(ocsp_ready(env, c, op));
   TRY(lt_get_bytes(env, argv[1], false, &data, &len));
   if (c->ocsp_failed)
-    return lt_throw_tls_code(env, op, "an earlier OCSP response failed to process on this context", "ERR_TLS_INVALID_STATE");
+    return lt_throw_state(env, op, "an earlier OCSP response failed to process on this context");
   if (len == 0)
     return lt_throw_tls_code(env, op, "empty OCSP response", "ERR_INVALID_ARG_VALUE");
   /* libretls keeps the peer chain of the handshake's session without a reference; on TLS 1.3 the
@@ -1286,17 +1286,15 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
      chain, and tls_ocsp_process_response would verify against freed memory */
   const char *version = tls_conn_version(c->tls);
   if (c->has_read && version != NULL && strcmp(version, "TLSv1.3") == 0)
-    return lt_throw_tls_code(env, op,
+    return lt_throw_state(env, op,
                         "on TLS 1.3 an OCSP response must be processed before the first read (libtls "
-                        "loses the peer's certificate chain when the session tickets arrive)",
-                        "ERR_TLS_INVALID_STATE");
+                        "loses the peer's certificate chain when the session tickets arrive)");
   /* libtls keeps OCSP state only for a peer certificate with a responder URL (and drops it after a
      response fails to parse); without it tls_ocsp_process_response dereferences NULL */
   if (tls_peer_ocsp_url(c->tls) == NULL)
-    return lt_throw_tls_code(env, op,
+    return lt_throw_state(env, op,
                         "the peer certificate names no OCSP responder: there is nothing to check an "
-                        "OCSP response against",
-                        "ERR_TLS_INVALID_STATE");
+                        "OCSP response against");
   if (tls_ocsp_process_response(c->tls, data, len) != 0) {
     c->ocsp_failed = true;
     return ctx_fail(env, c->tls, op, "invalid OCSP response");
@@ -1319,7 +1317,7 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     if (v != -1)                                                                                   \
       return lt_int(env, v);                                                                       \
     if (tls_peer_ocsp_result(c->tls) == NULL)                                                      \
-      return lt_throw_tls_code(env, #fn, "no OCSP response has been processed", "ERR_TLS_INVALID_STATE");                        \
+      return lt_throw_state(env, #fn, "no OCSP response has been processed");                      \
     return lt_string_or_null(env, NULL);                                                           \
   }
 

@@ -106,7 +106,7 @@ static int poll_from(napi_env env, napi_value v, lt_poll **out) {
     return -1;
   *out = p;
   if ((*out)->closing) {
-    lt_throw_tls_code(env, "poll", "the poller is closed", "ERR_TLS_INVALID_STATE");
+    lt_throw_state(env, "poll", "the poller is closed");
     return -1;
   }
   return 0;
