@@ -563,6 +563,19 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   return lt_int(env, nfd);
 }
 
+/*
+ * fdClose(fd): close(2) of an fd this addon made (dupFd, socketpair). fs.closeSync() would do the
+ * same on the main thread, but in a worker Node warns about an fd it did not open itself.
+ */
+static napi_value fd_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  if (close(fd) != 0 && errno != EINTR)
+    return lt_throw_tls_errno(env, "close", strerror(errno), errno);
+  return lt_undefined(env);
+}
+
 /* fdShutdown(fd): shutdown(SHUT_WR), after close_notify; ENOTCONN is not an error */
 static napi_value fd_shutdown(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -637,6 +650,7 @@ static napi_value init(napi_env env, napi_value exports) {
       EXPORT_FN("cipherInfo", cipher_info),
       EXPORT_FN("socketpair", make_socketpair),
       EXPORT_FN("dupFd", dup_fd),
+      EXPORT_FN("fdClose", fd_close),
       EXPORT_FN("fdShutdown", fd_shutdown),
       EXPORT_FN("fdSetNoDelay", fd_set_nodelay),
       EXPORT_FN("fdSetKeepAlive", fd_set_keepalive),

@@ -38,10 +38,14 @@ struct lt_ctx {
   bool connected;  /* connect_* or accept_* succeeded */
   bool handshaken; /* the handshake completed */
   bool has_read;   /* tls_read was called (a TLS 1.3 client then processes session tickets) */
-  char *deferred_error; /* a batch call's failure after some progress, thrown by the next call */
-  const char *deferred_op;
-  int deferred_errno;
-  unsigned long deferred_ssl_error;
+  char *failure;       /* the first failed handshake/read/write: the connection is dead, and every
+                          later I/O call throws this again (OpenSSL's state after a fatal alert
+                          would report success, or spin) */
+  const char *failure_op;
+  int failure_errno;
+  unsigned long failure_ssl_error; /* the OpenSSL error the failure queued (its code) */
+  bool eof_failure;    /* the kept failure came from the end of the transport's stream before a
+                          close_notify: a TCP close that may have truncated the data */
   bool ocsp_failed;
   int busy;           /* inside a libtls call that can run a transport callback */
   int fd;             /* a socket opened by connect(host), owned here, or -1 */
@@ -145,8 +149,9 @@ static void release(napi_env env, lt_ctx *c) {
     return;
   tls_free(c->tls);
   c->tls = NULL;
-  free(c->deferred_error);
-  c->deferred_error = NULL;
+  free(c->failure);
+  c->failure = NULL;
+  c->failure_op = NULL;
   close_owned_fd(c);
   drop_callbacks(env, c);
   drop_fd_transport(c);
@@ -299,12 +304,14 @@ static napi_value js_reset(napi_env env, napi_callback_info info) {
     return lt_throw_state(env, "tls_reset",
                           "the server still has accepted contexts; free them before reset()");
   tls_reset(c->tls);
-  free(c->deferred_error);
-  c->deferred_error = NULL;
+  free(c->failure);
+  c->failure = NULL;
+  c->failure_op = NULL;
   close_owned_fd(c);
   drop_callbacks(env, c);
   drop_fd_transport(c);
   c->configured = c->connected = c->handshaken = c->has_read = c->ocsp_failed = c->sf_pending = false;
+  c->eof_failure = false;
   return lt_undefined(env);
 }
 
@@ -378,14 +385,21 @@ static ssize_t read_cb(struct tls *t, void *buf, size_t len, void *arg) {
       napi_typedarray_type type;
       size_t n = 0;
       void *data = NULL;
-      if (napi_get_typedarray_info(env, res, &type, &n, &data, NULL, NULL) != napi_ok ||
+      napi_value ab;
+      bool detached = false;
+      if (napi_get_typedarray_info(env, res, &type, &n, &data, &ab, NULL) != napi_ok ||
           type != napi_uint8_array)
         rc = cb_fail(c, "the read callback must return a Uint8Array or WANT_POLLIN");
+      else if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached)
+        /* its length reads as 0: that would be taken for the end of the stream */
+        rc = cb_fail(c, "the read callback returned a view of a detached ArrayBuffer");
       else if (n > ask)
         rc = cb_fail(c, "the read callback returned more bytes than were asked for");
       else if (n <= len) {
         if (n)
           memcpy(buf, data, n);
+        else if (c->io_errno == 0)
+          c->io_errno = -1; /* the end of the stream, as for the fd transport */
         rc = (ssize_t)n;
       } else if (c->rbuf == NULL && (c->rbuf = iobuf_get()) == NULL) {
         rc = cb_fail(c, "out of memory");
@@ -910,12 +924,46 @@ static int need_connection(napi_env env, lt_ctx *c, const char *op) {
   return 0;
 }
 
+/*
+ * A failed handshake, read or write ends the connection: the failure is kept and thrown again by
+ * every later I/O call (tls_close() may still be called to clean up). Batches report a failure
+ * after some progress this way too, with libtls's text of the moment.
+ */
+static void record_failure(lt_ctx *c, const char *op) {
+  if (c->failure != NULL)
+    return;
+  char buf[256];
+  const char *e = io_error_text(c, op, buf, sizeof(buf));
+  c->failure = strdup(e ? e : "failed");
+  c->failure_op = op;
+  c->failure_errno = c->io_errno > 0 ? c->io_errno : 0;
+  c->failure_ssl_error = lt_ssl_error();
+  c->eof_failure = c->io_errno == -1;
+}
+
+static napi_value throw_failure(napi_env env, lt_ctx *c) {
+  return lt_throw_tls_full(env, c->failure_op, c->failure ? c->failure : "out of memory",
+                           c->failure_errno, c->failure_ssl_error);
+}
+
+/* Throws the kept failure, if any (see record_failure). */
+static int failed_before(napi_env env, lt_ctx *c) {
+  if (c->failure == NULL && c->failure_op == NULL)
+    return 0;
+  throw_failure(env, c);
+  return -1;
+}
+
 /* Turns a libtls I/O result into a JavaScript value or an exception. */
 static napi_value io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op) {
   release_idle_buffer(c);
   if (callback_failed(env, c))
     return NULL;
   if (rc == -1) {
+    if (strcmp(op, "tls_close") != 0) {
+      record_failure(c, op);
+      return throw_failure(env, c);
+    }
     char buf[256];
     const char *e = io_error_text(c, op, buf, sizeof(buf));
     return lt_throw_tls_errno(env, op, e ? e : "failed", c->io_errno > 0 ? c->io_errno : 0);
@@ -930,6 +978,7 @@ static napi_value js_handshake(napi_env env, napi_callback_info info) {
   lt_ctx *c;
   TRY(ctx_get(env, argv[0], "tls_handshake", &c));
   TRY(need_connection(env, c, "tls_handshake"));
+  TRY(failed_before(env, c));
   int rc = GUARDED(c, tls_handshake(c->tls));
   return io_result(env, c, rc, "tls_handshake");
 }
@@ -942,26 +991,6 @@ static napi_value js_handshake(napi_env env, napi_callback_info info) {
  * thrown by the next call, with libtls's text of the moment. Contexts with transport callbacks
  * are not batched (their callbacks run JavaScript).
  */
-static void defer_error(lt_ctx *c, const char *op) {
-  char buf[256];
-  const char *e = io_error_text(c, op, buf, sizeof(buf));
-  free(c->deferred_error);
-  c->deferred_error = strdup(e ? e : "failed");
-  c->deferred_op = op;
-  c->deferred_errno = c->io_errno > 0 ? c->io_errno : 0;
-  c->deferred_ssl_error = lt_ssl_error();
-}
-
-static int throw_deferred(napi_env env, lt_ctx *c) {
-  if (c->deferred_error == NULL)
-    return 0;
-  char *e = c->deferred_error;
-  c->deferred_error = NULL;
-  lt_throw_tls_full(env, c->deferred_op, e, c->deferred_errno, c->deferred_ssl_error);
-  free(e);
-  return -1;
-}
-
 static int sendfile_pending_conflict(napi_env env, lt_ctx *c, const char *op);
 
 /*
@@ -976,12 +1005,18 @@ static int io_begin(napi_env env, napi_value *argv, const char *op, bool writing
   size_t len;
   int64_t off, count;
   if (ctx_get(env, argv[0], op, &c) != 0 || need_connection(env, c, op) != 0 ||
-      throw_deferred(env, c) != 0 || (writing && sendfile_pending_conflict(env, c, op) != 0) ||
+      failed_before(env, c) != 0 || (writing && sendfile_pending_conflict(env, c, op) != 0) ||
       lt_get_bytes(env, argv[1], false, &data, &len) != 0 ||
       lt_get_int64(env, argv[2], &off) != 0 || lt_get_int64(env, argv[3], &count) != 0)
     return -1;
   if (off < 0 || count < 0 || (uint64_t)off > len || (uint64_t)count > len - (uint64_t)off) {
-    napi_throw_range_error(env, NULL, "offset and length must lie inside the buffer");
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "offset and length must lie inside the buffer");
+    return -1;
+  }
+  if (!writing && count == 0) {
+    /* tls_read() of 0 bytes returns 0, the value for the end of the stream */
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+                           "a read needs room for at least 1 byte: 0 would mean the end of the stream");
     return -1;
   }
   *out = c;
@@ -1031,7 +1066,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     }
     if (done > 0) {
       if (rc == -1)
-        defer_error(c, op);
+        record_failure(c, op);
       else if (rc == TLS_WANT_POLLIN)
         want = BATCH_WANT_POLLIN;
       else if (rc == TLS_WANT_POLLOUT)
@@ -1113,6 +1148,7 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
   int64_t bytes, offset;
   TRY(ctx_get(env, argv[0], "tls_write", &c));
   TRY(need_connection(env, c, "tls_write"));
+  TRY(failed_before(env, c));
   TRY(lt_get_fd(env, argv[1], &fd));
   TRY(lt_get_int64(env, argv[2], &bytes));
   TRY(lt_get_int64(env, argv[3], &offset));
@@ -1153,9 +1189,13 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
       return lt_int(env, w);
     }
     c->sf_pending = false;
-    if (w < 0) {
-      if (sent > 0)
+    if (w <= 0) {
+      if (w < 0 && sent > 0) {
+        record_failure(c, "tls_write"); /* thrown by the next call */
         break;
+      }
+      if (w == 0) /* libtls never takes 0 of a non-empty chunk: never loop on it */
+        return lt_throw_tls(env, "tls_write", "tls_write took no bytes");
       return io_result(env, c, w, "tls_write");
     }
     c->handshaken = true;
@@ -1346,7 +1386,8 @@ static napi_value js_state(napi_env env, napi_callback_info info) {
   TRY(lt_unwrap(env, argv[0], &ctx_tag, "Tls", &p));
   lt_ctx *c = p;
   int flags = (c->freed ? 1 : 0) | (c->connected ? 2 : 0) | (c->handshaken ? 4 : 0) |
-              (c->configured ? 8 : 0) | (c->fd >= 0 ? 16 : 0);
+              (c->configured ? 8 : 0) | (c->fd >= 0 ? 16 : 0) | (c->eof_failure ? 32 : 0) |
+              (c->failure_op != NULL ? 64 : 0);
   return lt_int(env, flags);
 }
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 static const napi_type_tag poll_tag = {0x6c6962746c73706fULL, 0x6c6c6572763100a1ULL};
@@ -20,9 +21,14 @@ typedef struct {
   uv_poll_t handle;
   napi_env env;
   napi_ref self;     /* weak; counted up while the handle is active */
-  napi_ref callback; /* (status, events) => void; dropped on close */
+  napi_ref callback; /* (status, events) => void; as self: weak while stopped (its owner keeps it),
+                        so a stopped poller of a socket nobody holds can be collected, closing its
+                        fd; dropped on close */
   napi_async_context async;
   napi_async_cleanup_hook_handle hook;
+  int owned_fd; /* closed right after uv_close(), which unregisters it from the loop at once: never
+                   before, or libuv would unregister whatever fd took the number; -1 when the
+                   caller keeps its fd */
   bool active, closing, closed, finalized;
 } lt_poll;
 
@@ -43,6 +49,10 @@ static void begin_close(lt_poll *p) {
   p->closing = true;
   uv_poll_stop(&p->handle);
   uv_close((uv_handle_t *)&p->handle, on_closed);
+  if (p->owned_fd >= 0) {
+    close(p->owned_fd);
+    p->owned_fd = -1;
+  }
 }
 
 /* Environment teardown (process or worker exit): the handle must be closed before the loop goes. */
@@ -112,11 +122,20 @@ static int poll_from(napi_env env, napi_value v, lt_poll **out) {
   return 0;
 }
 
-/* pollNew(fd, callback): a stopped poller for fd */
+/*
+ * pollNew(fd, callback, ownsFd): a stopped poller for fd. With ownsFd the poller closes fd once it
+ * is closed itself: by pollClose(), by garbage collection or at environment teardown (a worker's
+ * terminate()), so no path leaves the fd open.
+ */
 static napi_value poll_new(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
   int fd;
+  bool owns = false;
   TRY(lt_get_fd(env, argv[0], &fd));
+  napi_valuetype ot;
+  NAPI_CALL(env, napi_typeof(env, argv[2], &ot));
+  if (ot == napi_boolean)
+    NAPI_CALL(env, napi_get_value_bool(env, argv[2], &owns));
   napi_valuetype t;
   NAPI_CALL(env, napi_typeof(env, argv[1], &t));
   if (t != napi_function) {
@@ -131,6 +150,8 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   int rc = uv_poll_init(loop, &p->handle, fd);
   if (rc != 0) {
     free(p);
+    if (owns)
+      close(fd);
     char msg[160];
     snprintf(msg, sizeof(msg), "cannot watch fd %d: %s%s", fd, uv_strerror(rc),
              rc == UV_EEXIST ? " (another watcher owns this fd)" : "");
@@ -138,6 +159,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   }
   p->handle.data = p;
   p->env = env;
+  p->owned_fd = owns ? fd : -1;
   napi_value obj, name;
   napi_status st = napi_create_object(env, &obj);
   if (st == napi_ok)
@@ -145,7 +167,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   if (st == napi_ok)
     st = napi_async_init(env, obj, name, &p->async);
   if (st == napi_ok)
-    st = napi_create_reference(env, argv[1], 1, &p->callback);
+    st = napi_create_reference(env, argv[1], 0, &p->callback);
   if (st == napi_ok)
     st = napi_create_reference(env, obj, 0, &p->self);
   if (st == napi_ok)
@@ -177,6 +199,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   if (!p->active) {
     uint32_t n;
     NAPI_CALL(env, napi_reference_ref(env, p->self, &n));
+    NAPI_CALL(env, napi_reference_ref(env, p->callback, &n));
     p->active = true;
   }
   return lt_undefined(env);
@@ -187,6 +210,8 @@ static int deactivate(napi_env env, lt_poll *p) {
     uint32_t n;
     p->active = false;
     NAPI_CALL_INT(env, napi_reference_unref(env, p->self, &n));
+    if (p->callback)
+      NAPI_CALL_INT(env, napi_reference_unref(env, p->callback, &n));
   }
   return 0;
 }

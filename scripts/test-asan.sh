@@ -6,8 +6,7 @@
 # (fd and memory growth are tested directly).
 set -eu
 cd "$(dirname "$0")/.."
-node scripts/check-libtls.mjs
-node-gyp rebuild --libtls_asan=1 >/dev/null
+node scripts/build-addon.mjs --force -- --libtls_asan=1 >/dev/null
 shims=$(mktemp -d)
 trap 'rm -rf "$shims"' EXIT
 for cmd in openssl gnutls-cli gnutls-serv curl sslscan; do
@@ -20,6 +19,6 @@ done
 status=0
 PATH="$shims:$PATH" LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
-  node --test --test-concurrency=2 test/*.test.mjs || status=$?
-node-gyp rebuild >/dev/null
+  node --test --test-concurrency=2 --test-timeout=600000 --import ./test/release-check.mjs test/*.test.mjs || status=$?
+node scripts/build-addon.mjs >/dev/null
 exit $status

@@ -32,6 +32,7 @@ export interface Native {
   loadFile(path: string, password: string | null): Buffer;
   socketpair(): [number, number];
   dupFd(fd: number): number;
+  fdClose(fd: number): void;
   fdShutdown(fd: number): void;
   fdSetNoDelay(fd: number, on: boolean): void;
   fdSetKeepAlive(fd: number, on: boolean, idleSeconds: number): void;
@@ -122,7 +123,8 @@ export interface Native {
   tlsPeerOcspResult(t: TlsHandle): string | null;
   tlsPeerOcspUrl(t: TlsHandle): string | null;
 
-  pollNew(fd: number, cb: (status: number, events: number) => void): PollHandle;
+  /** With `ownsFd`, the poller closes `fd` when it is closed (pollClose, GC, teardown). */
+  pollNew(fd: number, cb: (status: number, events: number) => void, ownsFd: boolean): PollHandle;
   pollStart(p: PollHandle, events: number): void;
   pollStop(p: PollHandle): void;
   pollClose(p: PollHandle): void;
@@ -136,6 +138,10 @@ export const State = {
   handshaken: 4,
   configured: 8,
   ownsSocket: 16,
+  /** The kept failure came from the end of the transport's stream before close_notify. */
+  eofFailure: 32,
+  /** A handshake, read or write failed: every later I/O call throws that failure again. */
+  failed: 64,
 } as const;
 
 const require = createRequire(import.meta.url);

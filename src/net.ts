@@ -1,7 +1,6 @@
 // The Node.js layer's entry points: connect(), createServer() and upgrade(). They build on the 1:1
 // API (client/server contexts, takeFd) and TlsSocket; none of them blocks the event loop.
 import { EventEmitter } from 'node:events';
-import { closeSync } from 'node:fs';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Config, type ConfigOptions } from './config.js';
@@ -30,6 +29,11 @@ export interface ConnectOptions {
   allowHalfOpen?: boolean;
   /** TCP_NODELAY; default true (TLS writes whole records, Nagle only delays them). */
   noDelay?: boolean;
+  /**
+   * A TCP close without close_notify ends the stream with an error (`ERR_TLS_TRUNCATED`) instead
+   * of `'end'` with `socket.truncated` set. Default false, as node:tls.
+   */
+  strictClose?: boolean;
 }
 
 function configOf(c: unknown, name: string): { config: Config; owned: Config | null } {
@@ -116,9 +120,18 @@ function whenSecure(
 
 /**
  * Connects to a TLS server: DNS and TCP by Node.js, then libtls's handshake on the socket, all
- * without blocking the event loop. Rejects with a TlsError when verification fails.
+ * without blocking the event loop. Rejects with a TlsError when verification fails, and with a
+ * TypeError or RangeError for bad options (it never throws).
  */
 export function connect(options: ConnectOptions): Promise<TlsSocket> {
+  try {
+    return connectValidated(options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function connectValidated(options: ConnectOptions): Promise<TlsSocket> {
   if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
   const host = options.host === undefined ? 'localhost' : nonEmptyStr(options.host, 'host');
   const port = typeof options.port === 'string' ? Number(options.port) : options.port;
@@ -166,20 +179,21 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       const addresses = addressesOf(tcp);
-      let fd = -1;
+      let transport: FdTransport | undefined;
       let ctx: Tls | undefined;
       try {
-        fd = takeFd(tcp);
+        transport = new FdTransport(takeFd(tcp));
         ctx = client(config);
-        connectFdTransport(ctx, fd, servername);
+        connectFdTransport(ctx, transport.fd, servername);
       } catch (err) {
+        // takeFd() fails (EMFILE, ...) before it destroys the TCP socket
+        tcp.destroy();
         ctx?.free();
-        if (fd >= 0) closeSync(fd);
+        transport?.close();
         owned?.free();
         reject(err);
         return;
       }
-      const transport = new FdTransport(fd);
       if (options.noDelay !== false) transport.setNoDelay(true);
       const socket = new TlsSocket({
         context: ctx,
@@ -187,6 +201,7 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
         owned: owned ? [owned] : [],
         addresses,
         allowHalfOpen: options.allowHalfOpen ?? false,
+        strictClose: options.strictClose === true,
         mode: 'client',
       });
       const left = timeout === undefined ? undefined : Math.max(1, timeout - (Date.now() - started));
@@ -202,6 +217,8 @@ export interface ServerOptions {
   allowHalfOpen?: boolean;
   /** TCP_NODELAY on accepted connections; default true (as node:http). */
   noDelay?: boolean;
+  /** As `ConnectOptions.strictClose`, for every accepted connection. */
+  strictClose?: boolean;
 }
 
 /**
@@ -216,6 +233,7 @@ export class TlsServer extends EventEmitter {
   readonly #handshakeTimeout: number;
   readonly #allowHalfOpen: boolean;
   readonly #noDelay: boolean;
+  readonly #strictClose: boolean;
   readonly #sockets = new Set<TlsSocket>();
   #closing = false;
   #netClosed = false;
@@ -226,6 +244,7 @@ export class TlsServer extends EventEmitter {
     this.#handshakeTimeout = timeoutOpt(options.handshakeTimeout, 'handshakeTimeout') ?? 10_000;
     this.#allowHalfOpen = options.allowHalfOpen ?? false;
     this.#noDelay = options.noDelay ?? true;
+    this.#strictClose = options.strictClose === true;
     this.#config = configOf(options.config, 'config').config;
     this.#ctx = server(this.#config);
     if (onSecureConnection !== undefined) {
@@ -239,24 +258,24 @@ export class TlsServer extends EventEmitter {
 
   #onConnection(raw: net.Socket): void {
     const addresses = addressesOf(raw);
-    let fd = -1;
+    let transport: FdTransport | undefined;
     let ctx: Tls;
     try {
-      fd = takeFd(raw);
-      ctx = acceptFdTransport(this.#ctx, fd);
+      transport = new FdTransport(takeFd(raw));
+      ctx = acceptFdTransport(this.#ctx, transport.fd);
     } catch (err) {
       raw.destroy();
-      if (fd >= 0) closeSync(fd);
+      transport?.close();
       this.emit('tlsClientError', err, null);
       return;
     }
-    const transport = new FdTransport(fd);
     if (this.#noDelay) transport.setNoDelay(true);
     const socket = new TlsSocket({
       context: ctx,
       transport,
       addresses,
       allowHalfOpen: this.#allowHalfOpen,
+      strictClose: this.#strictClose,
       mode: 'server',
     });
     this.#sockets.add(socket);
@@ -309,8 +328,22 @@ export class TlsServer extends EventEmitter {
     return this;
   }
 
-  /** Stops accepting; `'close'` (and `callback`) once every open connection has closed. */
+  /**
+   * Stops accepting; `'close'` (and `callback`) once every open connection has closed. As
+   * net.Server, a server that is not listening (before `listen()`, or closed already) calls
+   * `callback` with `ERR_SERVER_NOT_RUNNING`, after `'close'`.
+   */
   close(callback?: (err?: Error) => void): this {
+    if (!this.#net.listening) {
+      // net.Server's own error, from net.Server itself
+      this.#net.close((err) => {
+        process.nextTick(() => {
+          this.emit('close');
+          callback?.(err);
+        });
+      });
+      return this;
+    }
     if (callback) this.once('close', callback);
     this.#closing = true;
     this.#netClosed = false;
@@ -372,6 +405,8 @@ export interface UpgradeOptions {
   timeout?: number;
   signal?: AbortSignal;
   allowHalfOpen?: boolean;
+  /** As `ConnectOptions.strictClose`. */
+  strictClose?: boolean;
 }
 
 // One server context per Config for upgrade(mode: 'server'): a libtls server context holds the
@@ -399,6 +434,14 @@ function serverFor(config: Config, owned: boolean, ownedList: (Tls | Config)[]):
  * Config to every call: its server context is made once and shared.
  */
 export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSocket> {
+  try {
+    return upgradeValidated(stream, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function upgradeValidated(stream: Duplex, options: UpgradeOptions): Promise<TlsSocket> {
   if (typeof stream?.write !== 'function' || typeof stream?.on !== 'function') {
     fail('stream', 'a Duplex stream', stream);
   }
@@ -438,6 +481,7 @@ export function upgrade(stream: Duplex, options: UpgradeOptions): Promise<TlsSoc
     owned: ownedList,
     addresses: addressesOf(s),
     allowHalfOpen: options.allowHalfOpen ?? false,
+    strictClose: options.strictClose === true,
     mode: options.mode,
   });
   return whenSecure(socket, 'the TLS handshake', timeout, signal);

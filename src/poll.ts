@@ -28,12 +28,14 @@ interface Waiter {
 class Watcher {
   readonly #fd: number;
   readonly #handle: PollHandle;
+  // held here: the poller holds it only while started
+  readonly #onPoll = (status: number, events: number): void => this.#onEvent(status, events);
   readonly #waiters = new Set<Waiter>();
   #events = 0;
 
   constructor(fd: number) {
     this.#fd = fd;
-    this.#handle = native.pollNew(fd, (status, events) => this.#onEvent(status, events));
+    this.#handle = native.pollNew(fd, this.#onPoll, false);
   }
 
   add(w: Waiter): void {

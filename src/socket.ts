@@ -21,7 +21,7 @@ import {
   trustedCertificates,
   unsupported,
 } from './peer.js';
-import { type Batch, readBatch, type Tls, writeBatch } from './tls.js';
+import { type Batch, endedWithoutCloseNotify, readBatch, type Tls, writeBatch } from './tls.js';
 import type { Transport } from './transport.js';
 
 /** The peer certificate of a connection (see `TlsSocket.peerCertificate`). */
@@ -69,6 +69,8 @@ export interface TlsSocketInit {
   owned?: (Tls | Config)[];
   addresses?: SocketAddresses;
   allowHalfOpen?: boolean;
+  /** A TCP close without close_notify is an error (`ERR_TLS_TRUNCATED`), not an end. */
+  strictClose?: boolean;
   mode: 'client' | 'server';
 }
 
@@ -99,10 +101,6 @@ function peerGone(err: unknown): boolean {
   return err instanceof TlsError && (err.code === 'EPIPE' || err.code === 'ECONNRESET');
 }
 
-function truncated(err: unknown): boolean {
-  return err instanceof TlsError && /unexpected eof|eof while reading/i.test(err.message);
-}
-
 /**
  * A TLS connection made by libtls, as a `stream.Duplex` of plaintext: `net.Socket`'s behaviour for
  * backpressure, `end()` (sends close_notify), half-close with `allowHalfOpen`, `destroy()` at any
@@ -117,6 +115,7 @@ export class TlsSocket extends Duplex {
   readonly #owned: (Tls | Config)[];
   readonly #addresses: SocketAddresses;
   readonly #mode: 'client' | 'server';
+  readonly #strictClose: boolean;
   #secure = false;
   #handshakeStarted = false;
   #reading = false;
@@ -131,6 +130,12 @@ export class TlsSocket extends Duplex {
   #peerCert: PeerCertificate | null | undefined;
   #ocsp: OcspInfo | null | undefined;
   readonly #out: Batch = { want: 0 };
+  /**
+   * True once the peer ended the connection by closing TCP without a close_notify alert: the
+   * stream then ended as node:tls does (`'end'`), but the data received may be truncated. With
+   * `strictClose` that is an error (`ERR_TLS_TRUNCATED`) instead.
+   */
+  truncated = false;
   /** Plaintext bytes received and sent. */
   bytesRead = 0;
   bytesWritten = 0;
@@ -142,7 +147,8 @@ export class TlsSocket extends Duplex {
   constructor(init: TlsSocketInit) {
     super({
       allowHalfOpen: init.allowHalfOpen ?? false,
-      emitClose: true,
+      // 'close' is emitted by _destroy, with `hadError` as net.Socket's
+      emitClose: false,
       decodeStrings: true,
       // a few records per turn of the event loop, as net.Socket on Node 22
       readableHighWaterMark: 64 * 1024,
@@ -152,6 +158,7 @@ export class TlsSocket extends Duplex {
     this.#owned = init.owned ?? [];
     this.#addresses = init.addresses ?? {};
     this.#mode = init.mode;
+    this.#strictClose = init.strictClose ?? false;
   }
 
   /** @internal Starts the handshake; `'secure'` or `'error'` follows. */
@@ -167,7 +174,15 @@ export class TlsSocket extends Duplex {
     try {
       r = this.#ctx.handshake();
     } catch (err) {
-      this.destroy(err as Error);
+      this.destroy(
+        endedWithoutCloseNotify(this.#ctx)
+          ? new TlsError(
+              'the peer closed the connection before the TLS handshake completed',
+              'tls_handshake',
+              { cause: err, code: 'ECONNRESET' },
+            )
+          : (err as Error),
+      );
       return;
     }
     if (isWant(r)) {
@@ -176,6 +191,12 @@ export class TlsSocket extends Duplex {
     }
     this.#secure = true;
     this.#touch();
+    // Read as net.Socket does, up to the high-water mark, whether or not anyone reads: the end of
+    // the stream, a reset or an alert is then noticed by a socket that only writes. On a later
+    // turn of the event loop, so that connect()'s caller holds the socket first.
+    setImmediate(() => {
+      if (!this.destroyed) this.read(0);
+    });
     this.emit('secure');
     if (this.#mode === 'client') this.emit('secureConnect');
     if (this.#wbuf !== null) this.#pumpWrite();
@@ -191,6 +212,23 @@ export class TlsSocket extends Duplex {
   }
 
   #pumpRead(): void {
+    try {
+      this.#readLoop();
+    } catch (err) {
+      // A 'data' listener threw (the exception goes on to the caller, maybe uncaughtException):
+      // reading goes on at a later turn, as net.Socket's does.
+      if (this.#reading && !this.#readWaiting) {
+        this.#readWaiting = true;
+        setImmediate(() => {
+          this.#readWaiting = false;
+          if (this.#reading) this.#pumpRead();
+        });
+      }
+      throw err;
+    }
+  }
+
+  #readLoop(): void {
     while (this.#reading && !this.destroyed) {
       let r: number;
       readSpace();
@@ -211,9 +249,7 @@ export class TlsSocket extends Duplex {
         else continue;
       }
       if (r === 0) {
-        this.#reading = false;
-        this.#eof = true;
-        this.push(null);
+        this.#ended();
       } else if (isWant(r)) {
         this.#readWaiting = true;
         this.#t.wait(r, () => {
@@ -225,14 +261,29 @@ export class TlsSocket extends Duplex {
     }
   }
 
+  /** The end of the plaintext stream: `'end'` comes even if nobody reads (as net.Socket). */
+  #ended(): void {
+    this.#reading = false;
+    this.#eof = true;
+    this.push(null);
+    this.read(0);
+  }
+
   #readFailed(err: unknown): void {
-    if (truncated(err)) {
-      const e = new TlsError(
-        `the peer closed the connection without close_notify: the data may be truncated (${(err as Error).message})`,
-        'tls_read',
-        { cause: err, code: 'ERR_TLS_TRUNCATED' },
+    if (this.#secure && endedWithoutCloseNotify(this.#ctx)) {
+      if (!this.#strictClose) {
+        this.truncated = true;
+        this.#ended();
+        return;
+      }
+      this.#eof = true;
+      this.destroy(
+        new TlsError(
+          'the peer closed the connection without close_notify: the data may be truncated',
+          'tls_read',
+          { cause: err, code: 'ERR_TLS_TRUNCATED' },
+        ),
       );
-      this.destroy(e);
       return;
     }
     this.destroy(err as Error);
@@ -307,7 +358,9 @@ export class TlsSocket extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.#finalCb = cb;
+    // 'finish' never in the same tick as end(), as net.Socket's asynchronous shutdown: a write()
+    // right after end() then fails the stream without a 'finish'
+    this.#finalCb = (err) => process.nextTick(cb, err);
     if (this.#secure) this.#pumpClose();
   }
 
@@ -355,12 +408,15 @@ export class TlsSocket extends Duplex {
       }
     }
     this.#t.close();
+    // A write in flight ends with the socket, without an error of its own: net.Socket completes
+    // it so, and `socket.errored` stays what destroy() was given.
     const wcb = this.#wcb;
     this.#wcb = null;
     this.#wbuf = null;
-    if (wcb)
-      wcb(err ?? new TlsError('the socket was destroyed', 'tls_write', { code: 'ERR_STREAM_DESTROYED' }));
+    this.#finalCb = null;
+    wcb?.(null);
     cb(err);
+    process.nextTick(() => this.emit('close', err != null));
   }
 
   /** Ends the writable side, then destroys the socket once it is flushed (as net.Socket). */
@@ -385,10 +441,9 @@ export class TlsSocket extends Duplex {
     this.#timer = null;
     this.#timeoutMs = ms;
     if (ms > 0 && !this.destroyed) {
-      this.#timer = setTimeout(() => {
-        this.#timer = null;
-        this.emit('timeout');
-      }, ms);
+      // kept after it fires: activity refreshes it, and 'timeout' comes again after the next idle
+      // period, as net.Socket's
+      this.#timer = setTimeout(() => this.emit('timeout'), ms);
       this.#timer.unref();
     }
     if (callback) {

@@ -39,6 +39,15 @@ export function streamMode(t: Tls): void {
   native.tlsStreamMode(handleOf(t));
 }
 
+/**
+ * @internal Whether the call that failed on `t` failed because the transport's stream ended before
+ * a close_notify (a TCP close that may have truncated the data), as opposed to a failure of the
+ * TLS protocol or of the socket. Decided in C from the transport, not from libtls's message.
+ */
+export function endedWithoutCloseNotify(t: Tls): boolean {
+  return (native.tlsState(handleOf(t)) & State.eofFailure) !== 0;
+}
+
 /** @internal What libtls asked for after a batch call's progress (0: nothing, call again). */
 export interface Batch {
   want: Want | 0;

@@ -3,7 +3,6 @@
 //    when libtls's WANT_POLLIN / WANT_POLLOUT can make progress. No JavaScript sees ciphertext.
 //  - StreamTransport: libtls's callback transport over any Duplex; inbound bytes are queued from
 //    the stream's 'data', outbound bytes go straight to stream.write().
-import { closeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WANT_POLLIN, type Want } from './constants.js';
 import { TlsError } from './errors.js';
@@ -50,29 +49,47 @@ class Waiters {
     this.#list = [];
   }
 
-  /** Calls (and forgets) everything that was waiting. */
+  /**
+   * Calls (and forgets) everything that was waiting. A callback that throws (a user's listener
+   * inside it) does not keep the others from running: the first exception is rethrown after.
+   */
   fire(): void {
     const list = this.#list;
     if (list.length === 0) return;
     this.#list = [];
-    for (const cb of list) cb();
+    let failure: { err: unknown } | null = null;
+    for (const cb of list) {
+      try {
+        cb();
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+    if (failure !== null) throw failure.err;
   }
 }
 
-/** Readiness of a socket fd that this transport owns and closes. */
+/**
+ * Readiness of a socket fd that this transport owns. The fd belongs to its poller, which closes
+ * it when it is closed itself: by `close()`, by garbage collection of a socket dropped without
+ * `destroy()`, or when the environment goes (a worker's `terminate()`).
+ */
 export class FdTransport implements Transport {
   readonly fd: number;
   // the kernel's socket buffer says when to wait (WANT_POLLOUT)
   readonly writeBatchMax = Number.POSITIVE_INFINITY;
-  #poll: PollHandle | null = null;
+  #poll: PollHandle | null;
+  // held here: the poller holds it only while started
+  readonly #onPoll = (status: number, events: number): void => this.#onEvent(status, events);
   #events = 0;
   readonly #onReadable = new Waiters();
   readonly #onWritable = new Waiters();
-  #refed = true;
   #closed = false;
 
+  /** Takes `fd` over: it is closed with the transport, even if this constructor throws. */
   constructor(fd: number) {
     this.fd = fd;
+    this.#poll = native.pollNew(fd, this.#onPoll, true);
   }
 
   writable(): boolean {
@@ -80,11 +97,7 @@ export class FdTransport implements Transport {
   }
 
   wait(want: Want, ready: () => void): void {
-    if (this.#closed) return;
-    if (this.#poll === null) {
-      this.#poll = native.pollNew(this.fd, (status, events) => this.#onEvent(status, events));
-      if (!this.#refed) native.pollRef(this.#poll, false);
-    }
+    if (this.#closed || this.#poll === null) return;
     const bit = want === WANT_POLLIN ? READABLE : WRITABLE;
     (bit === READABLE ? this.#onReadable : this.#onWritable).add(ready);
     if ((this.#events & bit) === 0) {
@@ -105,8 +118,7 @@ export class FdTransport implements Transport {
     if (status < 0) {
       const fired = this.#events;
       this.#events = 0;
-      if (fired & READABLE) this.#onReadable.fire();
-      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+      this.#fire(fired);
       return;
     }
     const fired = events & this.#events;
@@ -118,8 +130,16 @@ export class FdTransport implements Transport {
       if (this.#events === 0) native.pollStop(this.#poll);
       else native.pollStart(this.#poll, this.#events);
     }
-    if (fired & READABLE) this.#onReadable.fire();
-    if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+    this.#fire(fired);
+  }
+
+  /** Wakes the readers, then the writers, even if a reader's callback throws. */
+  #fire(fired: number): void {
+    try {
+      if (fired & READABLE) this.#onReadable.fire();
+    } finally {
+      if (fired & WRITABLE && !this.#closed) this.#onWritable.fire();
+    }
   }
 
   endWrite(): void {
@@ -131,18 +151,15 @@ export class FdTransport implements Transport {
     this.#closed = true;
     this.#onReadable.clear();
     this.#onWritable.clear();
-    if (this.#poll !== null) native.pollClose(this.#poll); // before close(fd): libuv aborts otherwise
+    if (this.#poll !== null) native.pollClose(this.#poll); // closes the fd too
     this.#poll = null;
-    closeSync(this.fd);
   }
 
   ref(): void {
-    this.#refed = true;
     if (this.#poll !== null) native.pollRef(this.#poll, true);
   }
 
   unref(): void {
-    this.#refed = false;
     if (this.#poll !== null) native.pollRef(this.#poll, false);
   }
 
@@ -287,8 +304,11 @@ export class StreamTransport implements Transport {
   #wake(reader: boolean, writer: boolean): void {
     process.nextTick(() => {
       if (this.#closed) return;
-      if (reader) this.#onReadable.fire();
-      if (writer && !this.#closed) this.#onWritable.fire();
+      try {
+        if (reader) this.#onReadable.fire();
+      } finally {
+        if (writer && !this.#closed) this.#onWritable.fire();
+      }
     });
   }
 

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -536,6 +537,67 @@ describe('libtls serve', () => {
       await assertExitsOnSigterm(s);
     } finally {
       await client?.stop();
+      await s.stop();
+    }
+  });
+
+  test('the throwaway certificate: the printed `libtls connect HOST:PORT --ca FILE` line connects verified, the same as `connect --hash` alone does not, and FILE goes with the server', async () => {
+    for (const host of ['127.0.0.1', '::1']) {
+      const p = start(process.execPath, [MAIN, 'serve', '--port', '0', '--host', host], { timeout: 30_000 });
+      try {
+        await until(
+          () => /to connect: /.test(p.stderr()) || p.proc.exitCode !== null,
+          'libtls serve',
+          15_000,
+        );
+        const line = /^libtls: to connect: libtls connect (\S+) --ca (\S+)$/m.exec(p.stderr());
+        assert.ok(line, `no connect line from serve --host ${host}:\n${p.stderr()}`);
+        const [, target, caFile] = line;
+        assert.match(target, host === '::1' ? /^\[::1\]:\d+$/ : /^127\.0\.0\.1:\d+$/);
+        const hash = /throwaway self-signed certificate (SHA256:[0-9a-f]{64})/.exec(p.stderr())?.[1];
+        // the file holds the served certificate (its hash is the one printed), and no key
+        const written = readFileSync(caFile, 'utf8');
+        assert.equal(`SHA256:${sha256(new X509Certificate(written).raw)}`, hash);
+        assert.doesNotMatch(written, /PRIVATE KEY/);
+
+        // the line as printed: verified (chain and name), echoes, exits 0
+        const r = await libtls(['connect', target, '--ca', caFile], { input: 'verified line\n' });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, 'verified line\n');
+        assert.ok(r.stderr.includes(`  hash      ${hash}`), r.stderr);
+        // --hash is a pin on top of the verification (as nc -H), not a trust anchor
+        assertFails(await libtls(['connect', target, '--hash', hash]), 1, /unknown CA/);
+        const both = await libtls(['connect', target, '--ca', caFile, '--hash', hash], { input: 'x\n' });
+        assert.equal(both.code, 0, both.stderr);
+        // openssl trusts the same file, for the same address
+        const o = await run(
+          'openssl',
+          ['s_client', '-connect', target, '-CAfile', caFile, '-verify_ip', host, '-verify_return_error'],
+          { input: '' },
+        );
+        assert.equal(o.code, 0, o.stderr);
+        assert.match(o.stdout, /Verify return code: 0 \(ok\)/);
+
+        await assertExitsOnSigterm(p);
+        assert.equal(existsSync(path.dirname(caFile)), false, `${caFile} outlived the server`);
+      } finally {
+        await p.stop();
+      }
+    }
+  });
+
+  test('--http prints a curl --cacert line that curl verifies', async () => {
+    const s = await serve(['--http']);
+    try {
+      await until(() => /^libtls: or: /m.test(s.stderr()), 'the curl line');
+      const line = /^libtls: or: curl --cacert (\S+) (https:\/\/\S+)$/m.exec(s.stderr());
+      assert.ok(line, s.stderr());
+      const r = await curl(['--cacert', line[1], line[2]]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\nHTTP 200 text\/html; charset=utf-8$/);
+      await assertExitsOnSigterm(s);
+      assert.equal(existsSync(line[1]), false);
+    } finally {
       await s.stop();
     }
   });

@@ -281,7 +281,12 @@ export async function gnutlsServer(extra = []) {
   ];
   // gnutls-serv cannot be told where to listen: the shim narrows its bind() to loopback
   const env = { ...process.env, LD_PRELOAD: loopbackShim() };
-  const peer = await startPeer('gnutls-serv', args, { ready: (o) => /listening on IPv4/.test(o), env });
+  // it writes "Echo Server listening on IPv4 0.0.0.0 port N..." before socket()/bind()/listen()
+  // and "done" on the same line after listen(): only "done" means it accepts connections
+  const peer = await startPeer('gnutls-serv', args, {
+    ready: (o) => /listening on IPv4 [^\n]*\.\.\.done/.test(o),
+    env,
+  });
   return { ...peer, port };
 }
 

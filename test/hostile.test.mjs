@@ -19,7 +19,6 @@
 // (traps.test.mjs, verify.test.mjs). The OCSP states below are the ones those files do not reach.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -45,6 +44,7 @@ import {
   waitFor,
   within,
 } from './helpers.mjs';
+import { nextClientSeq, open, seal, startProxy, tls12Keys } from './mitm.mjs';
 
 const T = { timeout: 15_000 };
 const noop = () => {};
@@ -256,153 +256,6 @@ async function makeLeaf(dir, name, subject, exts) {
   return { crt, key };
 }
 
-// ---- TLS 1.2 record protection, for the proxy (AES-128-GCM, RFC 5246 + RFC 5288) ----
-
-/** The TLS 1.2 PRF with SHA-256. */
-function prf(secret, label, seed, n) {
-  const s = Buffer.concat([Buffer.from(label), seed]);
-  const out = [];
-  let a = s;
-  for (let got = 0; got < n; ) {
-    a = createHmac('sha256', secret).update(a).digest();
-    const p = createHmac('sha256', secret)
-      .update(Buffer.concat([a, s]))
-      .digest();
-    out.push(p);
-    got += p.length;
-  }
-  return Buffer.concat(out).subarray(0, n);
-}
-
-/** Write keys and implicit IVs of both sides for AES-128-GCM. */
-function tls12Keys(master, clientRandom, serverRandom) {
-  const kb = prf(master, 'key expansion', Buffer.concat([serverRandom, clientRandom]), 40);
-  return {
-    client: { key: kb.subarray(0, 16), iv: kb.subarray(32, 36) },
-    server: { key: kb.subarray(16, 32), iv: kb.subarray(36, 40) },
-  };
-}
-
-function aad(seq, type, length) {
-  const a = Buffer.alloc(13);
-  a.writeBigUInt64BE(BigInt(seq));
-  a[8] = type;
-  a.writeUInt16BE(0x0303, 9);
-  a.writeUInt16BE(length, 11);
-  return a;
-}
-
-/** A TLS 1.2 AES-128-GCM record of `type` carrying `plain`, sealed with sequence number `seq`. */
-function seal(k, type, seq, plain) {
-  const explicit = Buffer.alloc(8);
-  explicit.writeBigUInt64BE(BigInt(seq));
-  const c = createCipheriv('aes-128-gcm', k.key, Buffer.concat([k.iv, explicit]));
-  c.setAAD(aad(seq, type, plain.length));
-  const ct = Buffer.concat([c.update(plain), c.final()]);
-  const hdr = Buffer.from([type, 3, 3, 0, 0]);
-  hdr.writeUInt16BE(8 + ct.length + 16, 3);
-  return Buffer.concat([hdr, explicit, ct, c.getAuthTag()]);
-}
-
-/** The plaintext of a sealed record (throws if it does not authenticate). */
-function open(k, seq, rec) {
-  const explicit = rec.subarray(5, 13);
-  const ct = rec.subarray(13, rec.length - 16);
-  const d = createDecipheriv('aes-128-gcm', k.key, Buffer.concat([k.iv, explicit]));
-  d.setAAD(aad(seq, rec[0], ct.length));
-  d.setAuthTag(rec.subarray(rec.length - 16));
-  return Buffer.concat([d.update(ct), d.final()]);
-}
-
-// ---- the man in the middle ----
-
-/** Splits a byte stream into TLS records. */
-function framer(onRecord) {
-  let pending = Buffer.alloc(0);
-  return (chunk) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= 5) {
-      const len = 5 + pending.readUInt16BE(3);
-      if (pending.length < len) break;
-      const rec = pending.subarray(0, len);
-      pending = pending.subarray(len);
-      onRecord(rec);
-    }
-  };
-}
-
-/**
- * A TCP proxy on 127.0.0.1 for one connection to `port`. Both directions are cut into records;
- * `hooks.c2s(rec, p)` / `hooks.s2c(rec, p)` return what to forward (default: the record), null for
- * nothing. `p.c2s` / `p.s2c` list { rec, seq } (seq: the record's sequence number under the new
- * keys, counted from the ChangeCipherSpec; null before it). `p.up` is the socket to the server,
- * `p.down` the one to the client.
- */
-async function startProxy(port, hooks = {}) {
-  const p = { c2s: [], s2c: [], clientRandom: null, serverRandom: null, up: null, down: null };
-  let accepted;
-  p.connected = new Promise((r) => {
-    accepted = r;
-  });
-  const track = (list, rec, ccs) => {
-    const seq = list.ccs ? list.next++ : null;
-    if (rec[0] === 0x14) {
-      list.ccs = true;
-      list.next = 0;
-    }
-    list.push({ rec, seq });
-    return ccs;
-  };
-  p.c2s.ccs = p.s2c.ccs = false;
-  const server = net.createServer((down) => {
-    server.close();
-    p.down = down;
-    down.on('error', noop);
-    down.pause();
-    const up = net.connect({ host: '127.0.0.1', port });
-    p.up = up;
-    up.on('error', noop);
-    up.once('connect', () => {
-      down.resume();
-      accepted();
-    });
-    down.on(
-      'data',
-      framer((rec) => {
-        track(p.c2s, rec);
-        if (rec[0] === 0x16 && rec[5] === 1 && !p.clientRandom)
-          p.clientRandom = Buffer.from(rec.subarray(11, 43));
-        const out = hooks.c2s ? hooks.c2s(rec, p) : rec;
-        if (out && !up.destroyed) up.write(out);
-      }),
-    );
-    up.on(
-      'data',
-      framer((rec) => {
-        track(p.s2c, rec);
-        if (rec[0] === 0x16 && rec[5] === 2 && !p.serverRandom)
-          p.serverRandom = Buffer.from(rec.subarray(11, 43));
-        const out = hooks.s2c ? hooks.s2c(rec, p) : rec;
-        if (out && !down.destroyed) down.write(out);
-      }),
-    );
-    up.on('end', () => down.end());
-    down.on('end', () => up.end());
-    up.on('close', () => down.destroy());
-    down.on('close', () => up.destroy());
-  });
-  p.port = await listen(server);
-  p.close = () => {
-    p.up?.destroy();
-    p.down?.destroy();
-    server.close();
-  };
-  return p;
-}
-
-/** The sequence number the next client record would carry (records after the client's CCS). */
-const nextClientSeq = (p) => p.c2s.next;
-
 /**
  * A node:tls client (TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256) through a proxy to our server, after
  * its handshake: { c, p, keys } with the record keys from its keylog.
@@ -560,7 +413,7 @@ describe('truncated and dropped handshakes', () => {
   after(() => stopServer(server.srv));
 
   test(
-    'a truncated ClientHello, then FIN: "unexpected eof while reading" and a decode_error alert',
+    'a truncated ClientHello, then FIN: ECONNRESET "closed before the TLS handshake completed" (libtls: "unexpected eof while reading") and a decode_error alert',
     T,
     async () => {
       const r = await rawAttack(
@@ -569,6 +422,11 @@ describe('truncated and dropped handshakes', () => {
           await write(r.s, hello13.subarray(0, 100));
           r.s.end();
         },
+        /^the peer closed the connection before the TLS handshake completed$/,
+      );
+      assert.equal(r.err.code, 'ECONNRESET');
+      assert.match(
+        r.err.cause.message,
         /^handshake failed: error:0A000126:SSL routines::unexpected eof while reading$/,
       );
       assert.deepEqual(r.got(), alert(2, 50));
@@ -615,7 +473,7 @@ describe('truncated and dropped handshakes', () => {
       T,
       async () => {
         for (const [how, re] of [
-          ['end', /^handshake failed: error:0A000126:SSL routines::unexpected eof while reading$/],
+          ['end', /^the peer closed the connection before the TLS handshake completed$/],
           ['resetAndDestroy', /^handshake failed: Connection reset by peer$/],
         ]) {
           const r = await rawAttack(
@@ -896,20 +754,20 @@ describe('after the handshake, through a man in the middle', () => {
     },
   );
 
-  for (const [how, re] of [
-    [
-      'end',
-      /^the peer closed the connection without close_notify: the data may be truncated \(read failed: error:0A000126:SSL routines::unexpected eof while reading\)$/,
-    ],
-    ['resetAndDestroy', /^read failed: Connection reset by peer$/],
+  for (const [how, strictClose, outcome] of [
+    ['end', false, "a truncated 'end' (socket.truncated), as node:tls"],
+    ['end', true, 'with strictClose an ERR_TLS_TRUNCATED error'],
+    ['resetAndDestroy', false, 'an ECONNRESET error'],
   ]) {
     test(
-      `the proxy forwards half an application-data record, then ${how === 'end' ? 'FIN' : 'RST'}: ${how === 'end' ? 'truncation' : 'reset'} error, nothing of the record, never end`,
+      `the proxy forwards half an application-data record, then ${how === 'end' ? 'FIN' : 'RST'}: ${outcome}, nothing of the record`,
       T,
       async () => {
         fresh();
+        const strict = strictClose ? await startServer({ strictClose: true }) : null;
+        const target = strict ?? server;
         let cut = false;
-        const p = await startProxy(server.port, {
+        const p = await startProxy(target.port, {
           c2s(rec, p) {
             if (!cut || rec[0] !== 0x17) return rec;
             p.up.write(rec.subarray(0, Math.floor(rec.length / 2)), () => p.up[how]());
@@ -926,22 +784,39 @@ describe('after the handshake, through a man in the middle', () => {
         try {
           await within(once(c, 'secureConnect'), 5000, 'secureConnect');
           c.write('whole record');
-          await waitFor(() => server.sockets.length === 1);
-          const rec = server.sockets[0];
+          await waitFor(() => target.sockets.length === 1);
+          const rec = target.sockets[0];
           assert.ok(await waitFor(() => rec.data === 'whole record', 3000), rec.data);
           cut = true;
           c.write('half of this record arrives');
           await within(rec.closed, 3000, 'server socket close');
-          assertTlsError(rec.error, 'tls_read', re);
-          // a reset names its system error; a truncation (the end of the stream) is ERR_TLS_TRUNCATED
-          assert.equal(rec.error.code, how === 'end' ? 'ERR_TLS_TRUNCATED' : 'ECONNRESET');
           assert.equal(rec.data, 'whole record');
-          assert.equal(rec.ended, false);
+          if (how === 'end' && !strictClose) {
+            assert.equal(rec.error, null);
+            assert.equal(rec.ended, true);
+            assert.equal(rec.socket.truncated, true);
+          } else if (how === 'end') {
+            assertTlsError(
+              rec.error,
+              'tls_read',
+              /^the peer closed the connection without close_notify: the data may be truncated$/,
+            );
+            assert.equal(rec.error.code, 'ERR_TLS_TRUNCATED');
+            // libtls's own words stay with it
+            assert.match(rec.error.cause.message, /unexpected eof while reading/);
+            assert.equal(rec.ended, false);
+          } else {
+            assertTlsError(rec.error, 'tls_read', /^read failed: Connection reset by peer$/);
+            assert.equal(rec.error.code, 'ECONNRESET');
+            assert.equal(rec.ended, false);
+            assert.equal(rec.socket.truncated, false);
+          }
+          await assertHealthy(target.port);
         } finally {
           c.destroy();
           p.close();
+          if (strict) await stopServer(strict.srv);
         }
-        await assertHealthy(server.port);
       },
     );
   }
@@ -1122,7 +997,7 @@ describe('certificates that must not verify, against connect()', () => {
     ],
   ]) {
     test(
-      `${label}: connect() rejects; the server completed its handshake and sees a truncation (libtls checks names afterwards, with no alert)`,
+      `${label}: connect() rejects; the server completed its handshake and sees a truncated end (libtls checks names afterwards, with no alert)`,
       T,
       async () => {
         const cfg = serverFor(name);
@@ -1140,7 +1015,9 @@ describe('certificates that must not verify, against connect()', () => {
             assert.ok(await waitFor(() => server.sockets.length === 1), 'the server saw a secure connection');
             const rec = server.sockets[0];
             await within(rec.closed, 3000, 'server socket close');
-            assertTlsError(rec.error, 'tls_read', /without close_notify.*unexpected eof while reading/);
+            assert.equal(rec.error, null);
+            assert.equal(rec.ended, true);
+            assert.equal(rec.socket.truncated, true);
             assert.equal(rec.data, '');
           }
           assert.deepEqual(server.failures, []);

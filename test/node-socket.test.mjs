@@ -542,14 +542,25 @@ describe('flow control and volume', () => {
 describe('lifecycle: many connect/destroy cycles', () => {
   test('1,000 cycles (destroy after connect, destroy mid-write, a partial ClientHello, abort mid-handshake) leave fds and handles as they were', {
     timeout: 60_000,
-  }, async () => {
+  }, async (t) => {
     const big = randomBytes(MiB);
-    const counts = { secure: 0, clientErrors: 0, serverSocketErrors: 0, aborted: 0, clientEvents: [] };
+    const counts = {
+      secure: 0,
+      clientErrors: 0,
+      serverSocketErrors: 0,
+      serverTruncated: 0,
+      aborted: 0,
+      clientEvents: [],
+    };
     const { srv, port } = await startServer({ handshakeTimeout: 5000 }, (s) => {
       counts.secure++;
       s.on('error', () => counts.serverSocketErrors++);
+      s.on('close', () => {
+        if (s.truncated) counts.serverTruncated++;
+      });
       s.resume();
     });
+    t.after(() => stopServer(srv)); // also when an assertion below fails
     srv.on('tlsClientError', () => counts.clientErrors++);
     await sleep(50);
     const fds0 = openFds();
@@ -614,13 +625,14 @@ describe('lifecycle: many connect/destroy cycles', () => {
     );
     assert.ok(settled, `fds ${fds0} -> ${fds1}; resources [${res0}] -> [${res1}]`);
     assert.deepEqual(counts.clientEvents, [], 'destroy() made a client socket emit an error');
-    // 500 established connections, each destroyed by the client: a truncation on the server
+    // 500 established connections, each destroyed by the client: a truncated end on the server
+    // (destroy() sends no close_notify), never an error
     assert.equal(counts.secure, 500);
-    assert.equal(counts.serverSocketErrors, 500);
+    assert.equal(counts.serverTruncated, 500);
+    assert.equal(counts.serverSocketErrors, 0);
     // every partial ClientHello (250) was a failed handshake on the server side, and so was
     // every aborted client that got as far as a TCP connection
     assert.ok(counts.clientErrors >= 250, `tlsClientError ${counts.clientErrors}`);
-    await stopServer(srv);
   });
 });
 
@@ -762,63 +774,79 @@ describe('errors: verification, truncation, after the handshake', () => {
     },
   );
 
+  for (const strictClose of [false, true]) {
+    test(
+      strictClose
+        ? "strictClose: a peer that drops TCP without close_notify is an 'error' ERR_TLS_TRUNCATED on our server socket, never 'end'"
+        : "a peer that drops TCP without close_notify is 'end' with socket.truncated on our server socket (as node:tls), no error",
+      T,
+      async () => {
+        const seen = { data: '', ended: false, error: null, socket: null };
+        let done;
+        const { srv, port } = await startServer({ strictClose }, (s) => {
+          seen.socket = s;
+          done = closed(s);
+          s.on('data', (d) => {
+            seen.data += d;
+          });
+          s.on('end', () => {
+            seen.ended = true;
+          });
+          s.on('error', (e) => {
+            seen.error = e;
+          });
+        });
+        const raw = net.connect({ host: '127.0.0.1', port });
+        raw.on('error', noop);
+        const c = tls.connect({ socket: raw, ca: pem('ca.crt'), servername: 'localhost' });
+        c.on('error', noop);
+        try {
+          await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+          c.write('partial data');
+          assert.ok(await waitFor(() => seen.data === 'partial data'), seen.data);
+          assert.equal(seen.socket.truncated, false);
+          raw.destroy(); // TCP goes away, no close_notify
+          await within(done, 5000, 'server socket close');
+          assert.equal(seen.socket.truncated, !strictClose);
+          if (strictClose) {
+            assert.ok(seen.error instanceof L.TlsError, String(seen.error));
+            assert.equal(seen.error.op, 'tls_read');
+            assert.equal(seen.error.code, 'ERR_TLS_TRUNCATED');
+            assert.equal(seen.ended, false);
+          } else {
+            assert.equal(seen.error, null);
+            assert.equal(seen.ended, true);
+          }
+        } finally {
+          c.destroy();
+          await stopServer(srv);
+        }
+      },
+    );
+  }
+
   test(
-    "a peer that drops TCP without close_notify is an 'error' (truncated) on our server socket, never 'end'",
+    'a server that destroys its socket: our client socket ends truncated, or errors ERR_TLS_TRUNCATED with strictClose',
     T,
     async () => {
-      const seen = { data: '', ended: false, error: null };
-      let done;
-      const { srv, port } = await startServer({}, (s) => {
-        done = closed(s);
-        s.on('data', (d) => {
-          seen.data += d;
-        });
-        s.on('end', () => {
-          seen.ended = true;
-        });
-        s.on('error', (e) => {
-          seen.error = e;
-        });
-      });
-      const raw = net.connect({ host: '127.0.0.1', port });
-      raw.on('error', noop);
-      const c = tls.connect({ socket: raw, ca: pem('ca.crt'), servername: 'localhost' });
-      c.on('error', noop);
+      const { srv, port } = await startServer({}, (s) => s.destroy());
       try {
-        await within(once(c, 'secureConnect'), 5000, 'secureConnect');
-        c.write('partial data');
-        assert.ok(await waitFor(() => seen.data === 'partial data'), seen.data);
-        raw.destroy(); // TCP goes away, no close_notify
-        await within(done, 5000, 'server socket close');
-        assert.ok(seen.error instanceof L.TlsError, String(seen.error));
-        assert.equal(seen.error.op, 'tls_read');
-        assert.match(seen.error.message, /without close_notify/);
-        assert.match(seen.error.message, /truncated/);
-        assert.equal(seen.ended, false);
+        for (const strictClose of [false, true]) {
+          const c = await connectTo(port, { strictClose });
+          const events = [];
+          c.on('end', () => events.push('end'));
+          c.on('error', (e) => events.push(`error ${e.code}`));
+          c.resume();
+          // not events.once(): it rejects on 'error'
+          await within(new Promise((r) => c.once('close', r)), 5000, "client 'close'");
+          assert.deepEqual(events, strictClose ? ['error ERR_TLS_TRUNCATED'] : ['end']);
+          assert.equal(c.truncated, !strictClose);
+        }
       } finally {
-        c.destroy();
         await stopServer(srv);
       }
     },
   );
-
-  test('a server that destroys its socket makes our client socket error as truncated', T, async () => {
-    const { srv, port } = await startServer({}, (s) => s.destroy());
-    try {
-      const c = await connectTo(port);
-      let ended = false;
-      c.on('end', () => {
-        ended = true;
-      });
-      c.resume();
-      const [err] = await within(once(c, 'error'), 5000, "client 'error'");
-      assert.ok(err instanceof L.TlsError, String(err));
-      assert.match(err.message, /without close_notify.*truncated/);
-      assert.equal(ended, false);
-    } finally {
-      await stopServer(srv);
-    }
-  });
 
   test(
     "TLS 1.3 verifyClient without a client certificate: connect() resolves, then the first read emits 'error' certificate required",
@@ -853,14 +881,16 @@ describe('errors: verification, truncation, after the handshake', () => {
 
 describe('half-close and end()', () => {
   test(
-    "end() after the peer reset the connection: 'finish', no 'error' (a close_notify nobody can receive; net.Socket ignores a failed shutdown too)",
+    "end() on a paused socket whose read buffer is full, after the peer reset the connection: 'finish', no 'error' (a close_notify nobody can receive; net.Socket ignores a failed shutdown too)",
     T,
     async () => {
       const seen = [];
       let server;
       const secure = new Promise((resolve) => {
         server = startServer({}, (s) => {
-          s.pause(); // nothing reads: only the close_notify can meet the reset
+          // nothing reads: once its buffer is full it stops reading, and only the close_notify can
+          // meet the reset
+          s.pause();
           s.on('error', (e) => seen.push(`error ${e.message}`));
           s.on('finish', () => seen.push('finish'));
           resolve(s);
@@ -874,6 +904,8 @@ describe('half-close and end()', () => {
       try {
         await within(once(c, 'secureConnect'), 5000, 'secureConnect');
         const s = await within(secure, 5000, "the server's socket");
+        c.write(Buffer.alloc(1024 * 1024));
+        assert.ok(await waitFor(() => s.readableLength >= s.readableHighWaterMark, 3000), 'buffer full');
         raw.resetAndDestroy();
         await sleep(100); // the RST has arrived
         s.end();
@@ -1050,7 +1082,7 @@ describe('destroy() at any moment', () => {
   );
 
   test(
-    'destroy() during a pending write (the peer does not read) closes without an error event',
+    "destroy() during a pending write (the peer does not read) closes without an error event; the write's callback gets null and socket.errored stays null, as node:tls",
     T,
     async () => {
       let serverSocket;
@@ -1074,7 +1106,8 @@ describe('destroy() at any moment', () => {
         c.destroy();
         await within(done, 2000, 'close');
         assert.equal(c.destroyed, true);
-        assert.ok(cbErr instanceof Error, `the pending write's callback got ${cbErr}`);
+        assert.equal(cbErr, null, `the pending write's callback got ${cbErr}`);
+        assert.equal(c.errored, null);
         // the server, reading again, gets what was sent, then the truncation
         serverSocket.resume();
         assert.ok(await waitFor(() => serverSocket.destroyed, 3000), 'the server socket stayed open');

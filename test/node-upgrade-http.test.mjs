@@ -487,27 +487,27 @@ describe('upgrade() over an in-memory Duplex pair', () => {
     }
   });
 
-  test("mode 'bogus', a missing options object and a non-byte head are TypeErrors, and nothing is written", async () => {
+  test("mode 'bogus', a missing options object and a non-byte head reject with TypeErrors (never a synchronous throw), and nothing is written", async () => {
     const [a, b] = duplexPair();
     const seen = [];
     b.on('data', (d) => seen.push(d));
     try {
-      assert.throws(
-        () => upgrade(a, { mode: 'bogus', config: clientOpts() }),
+      await assert.rejects(
+        upgrade(a, { mode: 'bogus', config: clientOpts() }),
         (e) =>
           e instanceof TypeError &&
           /options\.mode must be 'client' or 'server', got a string/.test(e.message),
       );
-      assert.throws(
-        () => upgrade(a),
+      await assert.rejects(
+        upgrade(a),
         (e) => e instanceof TypeError && /options must be an object/.test(e.message),
       );
-      assert.throws(
-        () => upgrade(a, { mode: 'server', config: serverOpts(), head: 'hello' }),
+      await assert.rejects(
+        upgrade(a, { mode: 'server', config: serverOpts(), head: 'hello' }),
         (e) => e instanceof TypeError && /head must be a Uint8Array, got a string/.test(e.message),
       );
-      assert.throws(
-        () => upgrade({}, { mode: 'client' }),
+      await assert.rejects(
+        upgrade({}, { mode: 'client' }),
         (e) => e instanceof TypeError && /stream must be a Duplex stream/.test(e.message),
       );
       await new Promise((r) => setImmediate(r));
@@ -603,7 +603,9 @@ describe('upgrade() over an in-memory Duplex pair', () => {
         assert.ok(ms < 1000, `${what}: rejected after ${ms.toFixed(0)} ms, not at the timeout`);
         if (what === 'end') {
           assert.equal(err.op, 'tls_handshake');
-          assert.match(err.message, /^handshake failed: .*unexpected eof while reading/);
+          assert.equal(err.code, 'ECONNRESET');
+          assert.match(err.message, /before the TLS handshake completed/);
+          assert.match(err.cause.message, /^handshake failed: .*unexpected eof while reading/);
         } else {
           assert.equal(err.op, 'tls_read');
           assert.match(err.message, /^the underlying stream failed: read ECONNRESET$/);
@@ -832,6 +834,8 @@ describe('HTTPS server: node:http connection management over TlsSockets', () => 
       await until(() => r.socket.destroyed, 'the client side to close', 2000);
     } finally {
       agent.destroy();
+      // when the GET or an assertion failed, the server is still listening
+      if (srv.listening) await closeServer(srv);
     }
   });
 

@@ -1,7 +1,8 @@
 // A throwaway self-signed certificate, made in memory (for `libtls serve` without --cert, and
 // `libtls demo`): RSA-2048 from Node's crypto, the X.509 structure from node-forge; valid for a
-// day; names localhost, 127.0.0.1 and ::1.
+// day; names localhost, 127.0.0.1, ::1 and the extra names or addresses it is given.
 import { createHash, generateKeyPair, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 
@@ -12,7 +13,7 @@ export interface Throwaway {
   hash: string;
 }
 
-export async function throwawayCertificate(name = 'localhost'): Promise<Throwaway> {
+export async function throwawayCertificate(name = 'localhost', extra: string[] = []): Promise<Throwaway> {
   const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', {
     modulusLength: 2048,
     publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -37,6 +38,9 @@ export async function throwawayCertificate(name = 'localhost'): Promise<Throwawa
         { type: 2, value: name },
         { type: 7, ip: '127.0.0.1' },
         { type: 7, ip: '::1' },
+        ...extra
+          .filter((n) => n !== name && n !== '127.0.0.1' && n !== '::1' && n !== '0.0.0.0' && n !== '::')
+          .map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
       ],
     },
   ]);

@@ -23,7 +23,9 @@ options:
   --noname           do not verify the server name (insecure)
   --notime           do not verify certificate validity times (insecure)
   --muststaple       require a valid stapled OCSP response
-  --hash SHA256:HEX  require this peer certificate hash (pinning)
+  --hash SHA256:HEX  also require this peer certificate hash (pinning, on top of the
+                     verification, as nc -H); a self-signed certificate needs --ca FILE
+                     (libtls serve prints the line) or --noverify
   --timeout MS       give up if not connected within MS (default 10000)
   --json             print what was negotiated as one JSON object on stdout, then close
   -h, --help         this text

@@ -1,7 +1,10 @@
 // `libtls serve`: an echo or tiny HTTPS server; without --cert/--key a throwaway self-signed
 // certificate is made in memory.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ConfigOptions } from '../config.js';
 import { createHttpsServer } from '../http.js';
@@ -14,7 +17,10 @@ export const serveHelp = `usage: libtls serve [options]
 
 A TLS server on HOST:PORT: echoes what it receives (--echo, the default) or answers HTTPS GETs
 with a small page describing the connection (--http). Without --cert/--key it makes a throwaway
-self-signed certificate for localhost, 127.0.0.1 and ::1 and prints its hash.
+self-signed certificate for localhost, 127.0.0.1, ::1 (and HOST), prints its hash, writes the
+certificate (not the key) to a file in a fresh temporary directory and prints the command that
+trusts it, e.g. 'libtls connect 127.0.0.1:8443 --ca /tmp/libtls-serve-Ab12Cd/cert.pem'. The
+directory is removed when the server stops.
 
 options:
   --host HOST      address to listen on (default 127.0.0.1)
@@ -67,15 +73,21 @@ export async function runServe(argv: string[]): Promise<number> {
 
   const config: ConfigOptions = {};
   let note: string;
+  /** Where the throwaway certificate is written for clients to trust (`--ca FILE`). */
+  let caFile: string | undefined;
   if (values.cert !== undefined && values.key !== undefined) {
     config.certFile = readable(values.cert, '--cert');
     config.keyFile = readable(values.key, '--key');
     note = `certificate ${values.cert}`;
   } else {
-    const t = await throwawayCertificate();
+    const t = await throwawayCertificate('localhost', [host]);
     config.cert = t.cert;
     config.key = t.key;
     note = `throwaway self-signed certificate ${t.hash}`;
+    const dir = mkdtempSync(join(tmpdir(), 'libtls-serve-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    caFile = join(dir, 'cert.pem');
+    writeFileSync(caFile, t.cert, { mode: 0o644 });
   }
   if (values.alpn !== undefined) config.alpn = values.alpn;
 
@@ -107,7 +119,16 @@ export async function runServe(argv: string[]): Promise<number> {
   });
   const a = server.address() as AddressInfo;
   const where = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-  process.stderr.write(`libtls: ${values.http ? 'https' : 'echo'} server on ${where}, ${note}\n`);
+  // one write: a reader that has the first line has the others
+  const lines = [`libtls: ${values.http ? 'https' : 'echo'} server on ${where}, ${note}`];
+  if (caFile !== undefined) {
+    // a wildcard address is reached through loopback; the certificate names both loopbacks
+    const target =
+      a.address === '0.0.0.0' ? `127.0.0.1:${a.port}` : a.address === '::' ? `[::1]:${a.port}` : where;
+    lines.push(`libtls: to connect: libtls connect ${target} --ca ${caFile}`);
+    if (values.http) lines.push(`libtls: or: curl --cacert ${caFile} https://${target}/`);
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
   return new Promise((resolve) => {
     const stop = (): void => {
       server.close(() => resolve(0));

@@ -1,0 +1,42 @@
+// Differential tests: every connection-lifecycle scenario runs on node:tls and on this package,
+// and their traces (events per socket, bytes received, server.close() callbacks, fds and handles
+// left behind) must be equal, up to the differences listed in parity/allowed.mjs.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { normalize } from './parity/allowed.mjs';
+import { scenarios } from './parity/scenarios.mjs';
+import { libtlsStack, nodeStack } from './parity/stacks.mjs';
+import { handles, openFds, until } from './parity/trace.mjs';
+
+/** Runs one scenario on one stack; its trace, with what it left open. */
+async function run(name, stack) {
+  // the baseline once the previous run's handles are gone (a CloseReq lingers for a turn)
+  let handles0 = handles();
+  await until(() => {
+    const h = handles();
+    const same = h === handles0;
+    handles0 = h;
+    return same && !h.includes('CloseReq');
+  }, 1000);
+  const fds0 = openFds();
+  const trace = {};
+  await scenarios[name](stack, trace);
+  const settled = await until(() => openFds() === fds0 && handles() === handles0, 3000);
+  trace.leftOpen = settled
+    ? 'nothing'
+    : `fds ${fds0} -> ${openFds()}; handles [${handles0}] -> [${handles()}]`;
+  return trace;
+}
+
+describe('parity with node:tls: the same program, the same trace', () => {
+  for (const name of Object.keys(scenarios)) {
+    test(name, { timeout: 60_000 }, async (t) => {
+      const expected = await run(name, nodeStack);
+      const actual = await run(name, libtlsStack);
+      t.diagnostic(`node:tls ${JSON.stringify(expected)}`);
+      if (process.env.PARITY_VERBOSE) t.diagnostic(`libtls   ${JSON.stringify(actual)}`);
+      assert.equal(expected.leftOpen, 'nothing', 'node:tls itself left something open');
+      assert.deepEqual(normalize(name, actual), expected);
+    });
+  }
+});

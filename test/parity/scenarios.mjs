@@ -1,0 +1,461 @@
+// Connection-lifecycle scenarios, each written once against a stack (see stacks.mjs) and run on
+// node:tls and on this package. Each returns its trace: the events of every socket, in order, and
+// what the servers' close() callbacks said. Sockets watched with `read: true` also record the
+// bytes they received.
+import net from 'node:net';
+import tls from 'node:tls';
+import { pem } from '../helpers.mjs';
+import { nextClientSeq, seal, startProxy, tls12Keys } from '../mitm.mjs';
+import { memoryPair, rawConnect } from './stacks.mjs';
+import { bounded, until, watch } from './trace.mjs';
+
+const MiB = 1024 * 1024;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Closes `server`, recording its close() callback (and error code) in `trace.serverClose`. */
+async function closeServer(trace, server, ms = 5000) {
+  trace.serverClose ??= [];
+  try {
+    const err = await bounded(new Promise((resolve) => server.close(resolve)), ms, 'server.close()');
+    trace.serverClose.push(err ? `callback ${err.code}` : 'callback');
+  } catch (e) {
+    trace.serverClose.push(e.message);
+  }
+}
+
+/** A server and a client on `stack`; `onServer(s, events)` runs on the server's socket. */
+async function pair(
+  stack,
+  trace,
+  { server = {}, client = {}, serverRead = false, onServer = () => {} } = {},
+) {
+  trace.server = [];
+  trace.client = [];
+  let serverClosed;
+  let gotSocket;
+  const socketArrived = new Promise((r) => {
+    gotSocket = r;
+  });
+  const { server: srv, port } = await stack.createServer(server, (s) => {
+    serverClosed = watch(s, trace.server, { read: serverRead });
+    onServer(s, trace.server);
+    gotSocket(s);
+  });
+  const c = await stack.connect(port, client);
+  const s = await bounded(socketArrived, 5000, "the server's socket");
+  return { srv, port, c, s, serverClosed: () => serverClosed };
+}
+
+/** Waits (bounded) for both sockets' 'close', then closes the server. */
+async function finish(trace, p, clientClosed, ms = 5000) {
+  try {
+    await bounded(Promise.all([clientClosed, p.serverClosed()]), ms, 'both sockets closing');
+  } catch (e) {
+    trace.hang = e.message;
+    p.c.destroy();
+    p.s.destroy();
+  }
+  await closeServer(trace, p.srv);
+}
+
+export const scenarios = {
+  // -- who ends, and whether anyone reads --
+  async 'server end()s, never reads; the client reads'(stack, trace) {
+    const p = await pair(stack, trace, { onServer: (s) => s.end('x') });
+    await finish(trace, p, watch(p.c, trace.client, { read: true }));
+  },
+
+  async 'client end()s, never reads'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    p.c.end('hello');
+    await finish(trace, p, closed);
+  },
+
+  async 'write-only server (a greeting), the client reads it and destroy()s'(stack, trace) {
+    const p = await pair(stack, trace, { onServer: (s) => s.write('welcome\n') });
+    const closed = watch(p.c, trace.client);
+    await bounded(new Promise((r) => p.c.once('data', r)), 5000, 'greeting');
+    p.c.destroy();
+    await finish(trace, p, closed);
+  },
+
+  async 'write-only server, the client end()s'(stack, trace) {
+    const p = await pair(stack, trace, { onServer: (s) => s.write('welcome\n') });
+    const closed = watch(p.c, trace.client, { read: true });
+    p.c.end();
+    await finish(trace, p, closed);
+  },
+
+  async 'client destroy()s after the handshake; the server reads'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    await sleep(50); // the server's TLS 1.3 session tickets have arrived and were read
+    p.c.destroy();
+    await finish(trace, p, closed);
+  },
+
+  async 'client destroy()s as soon as the server has its socket'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    p.c.destroy();
+    await finish(trace, p, closed);
+  },
+
+  async 'server destroy()s after the handshake; the client reads'(stack, trace) {
+    const p = await pair(stack, trace, { onServer: (s) => setTimeout(() => s.destroy(), 20) });
+    await finish(trace, p, watch(p.c, trace.client, { read: true }));
+  },
+
+  async 'both read; the client end()s: close_notify both ways'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client, { read: true });
+    p.c.end('bye');
+    await finish(trace, p, closed);
+  },
+
+  async 'allowHalfOpen: the client end()s, the server replies after its end'(stack, trace) {
+    const p = await pair(stack, trace, {
+      server: { allowHalfOpen: true },
+      client: { allowHalfOpen: true },
+      serverRead: true,
+      onServer: (s) => s.on('end', () => s.end('reply after end')),
+    });
+    const closed = watch(p.c, trace.client, { read: true });
+    p.c.end('request');
+    await finish(trace, p, closed);
+  },
+
+  async 'allowHalfOpen on the server only: the client end()s and reads'(stack, trace) {
+    const p = await pair(stack, trace, {
+      server: { allowHalfOpen: true },
+      serverRead: true,
+      onServer: (s) => s.on('end', () => setTimeout(() => s.end('late'), 20)),
+    });
+    const closed = watch(p.c, trace.client, { read: true });
+    p.c.end('request');
+    await finish(trace, p, closed);
+  },
+
+  // -- writers whose peer goes away --
+  async 'the client writes 50 x 64 KiB; the server destroy()s at the first chunk'(stack, trace) {
+    const p = await pair(stack, trace, { onServer: (s) => s.once('data', () => s.destroy()) });
+    const closed = watch(p.c, trace.client);
+    p.c.write('trigger');
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    for (let i = 0; i < 50; i++) p.c.write(chunk);
+    await finish(trace, p, closed, 10_000);
+  },
+
+  async 'destroy() with a write in flight (the peer does not read)'(stack, trace) {
+    const p = await pair(stack, trace, { onServer: (s) => s.pause() });
+    const closed = watch(p.c, trace.client);
+    p.c.write(Buffer.alloc(8 * MiB, 2));
+    await sleep(50);
+    p.c.destroy();
+    await bounded(closed, 5000, 'client close');
+    trace.client.push(`errored ${p.c.errored?.code ?? null}`);
+    p.s.destroy();
+    await finish(trace, p, closed);
+  },
+
+  // -- abrupt ends from a plain-TLS peer over its own TCP socket (node:tls on both runs) --
+  async 'a peer drops TCP without close_notify after sending data; the server reads'(stack, trace) {
+    const p = await rawPeer(stack, trace, { serverRead: true });
+    p.tls.write('partial');
+    await until(() => p.received() > 0, 5000);
+    p.raw.destroy();
+    await finish(trace, { ...p, c: p.tls }, Promise.resolve());
+  },
+
+  async 'a peer drops TCP without close_notify; the server never reads'(stack, trace) {
+    const p = await rawPeer(stack, trace, { onServer: (s) => s.write('hello') });
+    await sleep(50);
+    p.raw.destroy();
+    await finish(trace, { ...p, c: p.tls }, Promise.resolve());
+  },
+
+  async 'a peer resets the connection; the server never reads'(stack, trace) {
+    const p = await rawPeer(stack, trace, { onServer: (s) => s.pause() });
+    await sleep(50);
+    p.raw.resetAndDestroy();
+    await finish(trace, { ...p, c: p.tls }, Promise.resolve());
+  },
+
+  async 'a peer resets the connection while the server writes 16 MiB'(stack, trace) {
+    const p = await rawPeer(stack, trace, {
+      onServer: (s) => {
+        s.write(Buffer.alloc(16 * MiB, 3));
+      },
+    });
+    await sleep(50);
+    p.raw.resetAndDestroy();
+    await finish(trace, { ...p, c: p.tls }, Promise.resolve());
+  },
+
+  async 'a misbehaving peer sends close_notify, then more data'(stack, trace) {
+    trace.server = [];
+    let serverClosed;
+    const { server, port } = await stack.createServer({}, (s) => {
+      serverClosed = watch(s, trace.server, { read: true });
+    });
+    let keys = null;
+    let injected = false;
+    const p = await startProxy(port, {
+      c2s(rec, p) {
+        // the client's close_notify (an encrypted alert): a record of data sealed right after it
+        if (rec[0] !== 0x15 || !p.c2s.ccs || keys === null || injected) return rec;
+        injected = true;
+        return Buffer.concat([
+          rec,
+          seal(keys.client, 0x17, nextClientSeq(p), Buffer.from('after close_notify')),
+        ]);
+      },
+    });
+    let master = null;
+    const c = tls.connect({
+      port: p.port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: pem('ca.crt'),
+      maxVersion: 'TLSv1.2',
+      ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+    });
+    c.on('keylog', (line) => {
+      const m = /^CLIENT_RANDOM (\S+) (\S+)/.exec(String(line));
+      if (m) master = Buffer.from(m[2], 'hex');
+    });
+    c.on('error', () => {});
+    try {
+      await bounded(new Promise((r) => c.once('secureConnect', r)), 5000, 'secureConnect');
+      keys = tls12Keys(master, p.clientRandom, p.serverRandom);
+      c.write('before');
+      c.end();
+      await bounded(
+        until(() => serverClosed !== undefined, 5000).then(() => serverClosed),
+        5000,
+        'server close',
+      );
+      trace.injected = injected;
+    } finally {
+      c.destroy();
+      p.close();
+    }
+    await closeServer(trace, server);
+  },
+
+  // -- before and during the handshake --
+  async 'a TCP client that sends nothing meets handshakeTimeout'(stack, trace) {
+    trace.tlsClientError = [];
+    const { server, port } = await stack.createServer({ handshakeTimeout: 100 }, () => {
+      trace.tlsClientError.push('secureConnection');
+    });
+    server.on('tlsClientError', (err) => trace.tlsClientError.push(`tlsClientError ${err.code}`));
+    const raw = await rawConnect(port);
+    trace.raw = [];
+    const closed = watch(raw, trace.raw);
+    await until(() => trace.tlsClientError.length > 0, 5000);
+    await Promise.race([closed, sleep(300)]);
+    if (!raw.destroyed) trace.raw.push('still open');
+    raw.destroy();
+    await closeServer(trace, server);
+  },
+
+  async 'a client that sends half a ClientHello and closes'(stack, trace) {
+    trace.tlsClientError = [];
+    const { server, port } = await stack.createServer({}, () =>
+      trace.tlsClientError.push('secureConnection'),
+    );
+    const failed = new Promise((resolve) =>
+      server.on('tlsClientError', (err) => {
+        trace.tlsClientError.push(`tlsClientError ${err.code}`);
+        resolve();
+      }),
+    );
+    const raw = await rawConnect(port);
+    raw.end(Buffer.from('16030100c8010000c40303', 'hex'));
+    await bounded(failed, 5000, 'tlsClientError');
+    raw.destroy();
+    await closeServer(trace, server);
+  },
+
+  // -- the server's close() --
+  async 'server.close() with an idle client: the callback waits for it'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    const order = [];
+    trace.order = order;
+    const cb = new Promise((resolve) => p.srv.close(() => resolve(order.push('server.close callback'))));
+    await sleep(100);
+    order.push('client end()');
+    p.c.end();
+    await bounded(Promise.all([cb, closed]), 5000, 'server.close()');
+  },
+
+  async 'server.close() before listen() and twice'(stack, trace) {
+    trace.serverClose = [];
+    const { server } = await stack.createServer({});
+    await closeServer(trace, server);
+    await closeServer(trace, server);
+  },
+
+  // -- timeouts --
+  async "setTimeout(): 'timeout' after each idle period"(stack, trace) {
+    const p = await pair(stack, trace, {
+      serverRead: true,
+      onServer: (s) => {
+        let n = 0;
+        s.setTimeout(80, () => {
+          n++;
+          if (n === 1) trace.server.push('(client writes)');
+          if (n === 2) s.destroy();
+        });
+      },
+    });
+    const closed = watch(p.c, trace.client);
+    await until(() => trace.server.includes('timeout'), 3000);
+    p.c.write('activity');
+    await finish(trace, p, closed);
+  },
+
+  // -- misuse of a socket --
+  async 'write() after end()'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    p.c.end();
+    p.c.write('late', (err) => trace.client.push(`write callback ${err?.code}`));
+    await finish(trace, p, closed);
+  },
+
+  async 'end() after destroy()'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    await sleep(50);
+    p.c.destroy();
+    p.c.end();
+    await finish(trace, p, closed);
+  },
+
+  // -- flow control and volume --
+  async 'backpressure: the server writes 8 MiB to a paused client, which resumes'(stack, trace) {
+    let drains = 0;
+    let falses = 0;
+    const p = await pair(stack, trace, {
+      onServer: (s) => {
+        const chunk = Buffer.alloc(64 * 1024, 7);
+        let left = 128;
+        const pump = () => {
+          while (left > 0) {
+            left--;
+            if (!s.write(chunk)) {
+              falses++;
+              s.once('drain', () => {
+                drains++;
+                pump();
+              });
+              return;
+            }
+          }
+          s.end();
+        };
+        pump();
+      },
+    });
+    p.c.pause();
+    const closed = watch(p.c, trace.client, { read: true });
+    p.c.pause();
+    await sleep(150);
+    p.c.resume();
+    await finish(trace, p, closed, 10_000);
+    trace.flow = `write() false then 'drain': ${falses > 0 && drains === falses}`;
+  },
+
+  async 'cork(), three writes, uncork()'(stack, trace) {
+    const p = await pair(stack, trace, {
+      onServer: (s) => {
+        s.cork();
+        s.write('a');
+        s.write('bb');
+        s.write('ccc');
+        s.uncork();
+        s.end();
+      },
+    });
+    await finish(trace, p, watch(p.c, trace.client, { read: true }));
+  },
+
+  async 'one 100 MB write'(stack, trace) {
+    const p = await pair(stack, trace, { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    p.c.end(Buffer.alloc(100 * 1000 * 1000, 9));
+    await finish(trace, p, closed, 30_000);
+  },
+
+  // -- TLS over a stream the caller already has --
+  async 'upgrade over a net.Socket: the server end()s, the client reads'(stack, trace) {
+    trace.server = [];
+    trace.client = [];
+    let serverClosed;
+    const { server, port } = await stack.createServer({}, (s) => {
+      serverClosed = watch(s, trace.server);
+      s.end('over a socket');
+    });
+    const raw = await rawConnect(port);
+    const c = await stack.upgrade(raw, { mode: 'client' });
+    const closed = watch(c, trace.client, { read: true });
+    await bounded(closed, 5000, 'client close');
+    await bounded(
+      until(() => serverClosed !== undefined, 5000).then(() => serverClosed),
+      5000,
+      'server close',
+    );
+    await closeServer(trace, server);
+  },
+
+  async 'upgrade over an in-memory pair: the client end()s, both read'(stack, trace) {
+    trace.server = [];
+    trace.client = [];
+    const [a, b] = memoryPair();
+    const [c, s] = await Promise.all([
+      stack.upgrade(a, { mode: 'client' }),
+      stack.upgrade(b, { mode: 'server' }),
+    ]);
+    const sc = watch(s, trace.server, { read: true });
+    const cc = watch(c, trace.client, { read: true });
+    s.on('end', () => s.end('pong'));
+    c.end('ping');
+    await bounded(Promise.all([sc, cc]), 5000, 'both closing');
+  },
+};
+
+/**
+ * A node:tls client over a TCP socket we hold (`raw`), against `stack`'s server: the way to end a
+ * connection abruptly (drop TCP, reset) the same way on both runs.
+ */
+async function rawPeer(stack, trace, { serverRead = false, onServer = () => {} } = {}) {
+  const { default: tls } = await import('node:tls');
+  const { pem } = await import('../helpers.mjs');
+  trace.server = [];
+  let serverClosed;
+  let received = 0;
+  let gotSocket;
+  const arrived = new Promise((r) => {
+    gotSocket = r;
+  });
+  const { server, port } = await stack.createServer({}, (s) => {
+    serverClosed = watch(s, trace.server, { read: serverRead });
+    if (serverRead) s.on('data', (d) => (received += d.length));
+    onServer(s);
+    gotSocket(s);
+  });
+  const raw = await rawConnect(port);
+  raw.on('error', () => {});
+  const t = tls.connect({ socket: raw, servername: 'localhost', ca: pem('ca.crt') });
+  t.on('error', () => {});
+  t.resume();
+  await bounded(new Promise((r) => t.once('secureConnect', r)), 5000, 'secureConnect');
+  const s = await bounded(arrived, 5000, "the server's socket");
+  return { srv: server, raw, tls: t, s, received: () => received, serverClosed: () => serverClosed };
+}
+
+export { net };
