@@ -22,6 +22,100 @@
  * no OpenSSL headers.
  */
 extern void ERR_clear_error(void);
+extern unsigned long ERR_peek_error(void);
+extern const char *ERR_reason_error_string(unsigned long e);
+extern const char *ERR_lib_error_string(unsigned long e);
+extern const char *X509_verify_cert_error_string(long n);
+/* libssl, for cipherStandardName (opaque pointers: no OpenSSL headers needed) */
+extern const void *TLS_method(void);
+extern void *SSL_CTX_new(const void *method);
+extern void SSL_CTX_free(void *ctx);
+extern int SSL_CTX_set_cipher_list(void *ctx, const char *list);
+extern void *SSL_CTX_get_ciphers(const void *ctx);
+extern int OPENSSL_sk_num(const void *stack);
+extern void *OPENSSL_sk_value(const void *stack, int i);
+extern const char *SSL_CIPHER_get_name(const void *cipher);
+extern const char *SSL_CIPHER_standard_name(const void *cipher);
+extern const char *SSL_CIPHER_get_version(const void *cipher);
+
+/*
+ * The OpenSSL 3 layout of a packed error code (err.h: ERR_SYSTEM_FLAG, ERR_LIB_OFFSET,
+ * ERR_LIB_MASK), the one Node.js 20 and later run on.
+ */
+#define LT_ERR_SYSTEM_FLAG 0x80000000UL
+#define LT_ERR_LIB(e) (((e) >> 23) & 0xFFUL)
+
+/*
+ * Node.js's name for an OpenSSL library (its crypto_util.cc builds `ERR_OSSL_<LIB>_<REASON>`, and
+ * `ERR_SSL_<REASON>` for libssl): the numbers are err.h's ERR_LIB_*.
+ */
+static const char *lib_name(unsigned long lib) {
+  switch (lib) {
+  case 2: return "SYS";
+  case 3: return "BN";
+  case 4: return "RSA";
+  case 5: return "DH";
+  case 6: return "EVP";
+  case 7: return "BUF";
+  case 8: return "OBJ";
+  case 9: return "PEM";
+  case 10: return "DSA";
+  case 11: return "X509";
+  case 13: return "ASN1";
+  case 14: return "CONF";
+  case 15: return "CRYPTO";
+  case 16: return "EC";
+  case 20: return "SSL";
+  case 32: return "BIO";
+  case 33: return "PKCS7";
+  case 34: return "X509V3";
+  case 35: return "PKCS12";
+  case 36: return "RAND";
+  case 37: return "DSO";
+  case 38: return "ENGINE";
+  case 39: return "OCSP";
+  case 40: return "UI";
+  case 41: return "COMP";
+  case 42: return "ECDSA";
+  case 43: return "ECDH";
+  case 44: return "OSSL_STORE";
+  case 45: return "FIPS";
+  case 46: return "CMS";
+  case 47: return "TS";
+  case 48: return "HMAC";
+  case 50: return "CT";
+  case 51: return "ASYNC";
+  case 52: return "KDF";
+  case 53: return "SM2";
+  case 128: return "USER";
+  default: return NULL;
+  }
+}
+
+/*
+ * The code Node.js gives the OpenSSL error `e` (e.g. ERR_SSL_WRONG_VERSION_NUMBER for
+ * SSL_R_WRONG_VERSION_NUMBER): 0 when `e` is none or has no reason text.
+ */
+static int openssl_code(unsigned long e, char *buf, size_t size) {
+  if (e == 0 || (e & LT_ERR_SYSTEM_FLAG) != 0)
+    return 0;
+  const char *reason = ERR_reason_error_string(e);
+  if (reason == NULL || reason[0] == '\0')
+    return 0;
+  const char *lib = lib_name(LT_ERR_LIB(e));
+  bool ssl = lib != NULL && strcmp(lib, "SSL") == 0;
+  int n = snprintf(buf, size, "ERR_%s%s%s%s", ssl ? "" : "OSSL_", lib ? lib : "", lib ? "_" : "",
+                   reason);
+  if (n < 0 || (size_t)n >= size)
+    return 0;
+  for (char *p = buf; *p; p++) {
+    if (*p >= 'a' && *p <= 'z')
+      *p = (char)(*p - 'a' + 'A');
+    else if (!((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+      *p = '_';
+  }
+  return 1;
+}
 
 typedef struct {
   napi_ref error_class; /* TlsError, registered by the TypeScript layer */
@@ -48,19 +142,103 @@ void lt_throw_status(napi_env env, napi_status status, const char *call) {
   napi_throw_error(env, NULL, buf);
 }
 
-static napi_value throw_tls(napi_env env, const char *op, const char *message, int sys_errno);
+static napi_value throw_tls(napi_env env, const char *op, const char *message, int sys_errno,
+                            unsigned long ssl_error, const char *code);
 
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message) {
   return lt_throw_tls_errno(env, op, message, 0);
 }
 
 napi_value lt_throw_tls_errno(napi_env env, const char *op, const char *message, int sys_errno) {
-  throw_tls(env, op, message, sys_errno); /* copies the message first */
+  return lt_throw_tls_full(env, op, message, sys_errno, ERR_peek_error());
+}
+
+napi_value lt_throw_tls_full(napi_env env, const char *op, const char *message, int sys_errno,
+                             unsigned long ssl_error) {
+  throw_tls(env, op, message, sys_errno, ssl_error, NULL); /* copies the message first */
   ERR_clear_error();
   return NULL;
 }
 
-static napi_value throw_tls(napi_env env, const char *op, const char *message, int sys_errno) {
+napi_value lt_throw_tls_code(napi_env env, const char *op, const char *message, const char *code) {
+  throw_tls(env, op, message, 0, 0, code);
+  ERR_clear_error();
+  return NULL;
+}
+
+unsigned long lt_ssl_error(void) {
+  return ERR_peek_error();
+}
+
+void lt_clear_ssl_errors(void) {
+  ERR_clear_error();
+}
+
+/*
+ * cipherInfo(name): [IANA name, the first protocol version with it] of the cipher OpenSSL calls
+ * `name` (what tls_conn_cipher returns), as node:tls's getCipher() gives them; null if unknown
+ */
+static napi_value cipher_info(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *name;
+  TRY(lt_get_string(env, argv[0], false, &name));
+  const char *found = NULL, *version = NULL;
+  void *ctx = SSL_CTX_new(TLS_method());
+  if (ctx != NULL && SSL_CTX_set_cipher_list(ctx, "ALL:COMPLEMENTOFALL") == 1) {
+    void *list = SSL_CTX_get_ciphers(ctx);
+    int n = list != NULL ? OPENSSL_sk_num(list) : 0;
+    for (int i = 0; i < n && found == NULL; i++) {
+      const void *c = OPENSSL_sk_value(list, i);
+      const char *cn = c != NULL ? SSL_CIPHER_get_name(c) : NULL;
+      if (cn != NULL && strcmp(cn, name) == 0) {
+        found = SSL_CIPHER_standard_name(c);
+        version = SSL_CIPHER_get_version(c);
+      }
+    }
+  }
+  free(name);
+  /* the names are static strings of libssl: valid after SSL_CTX_free */
+  napi_value v = NULL, a, b;
+  napi_status st = napi_get_null(env, &v);
+  if (st == napi_ok && found != NULL && version != NULL) {
+    if ((st = napi_create_array_with_length(env, 2, &v)) == napi_ok &&
+        (st = napi_create_string_utf8(env, found, NAPI_AUTO_LENGTH, &a)) == napi_ok &&
+        (st = napi_create_string_utf8(env, version, NAPI_AUTO_LENGTH, &b)) == napi_ok &&
+        (st = napi_set_element(env, v, 0, a)) == napi_ok)
+      st = napi_set_element(env, v, 1, b);
+  }
+  if (ctx != NULL)
+    SSL_CTX_free(ctx);
+  ERR_clear_error();
+  NAPI_CALL(env, st);
+  return v;
+}
+
+/* x509VerifyError(text): the X509_V_ERR_* number whose OpenSSL text is `text`, or -1 */
+static napi_value x509_verify_error(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char *text;
+  TRY(lt_get_string(env, argv[0], false, &text));
+  int found = -1;
+  /* X509_V_ERR_* run from 1 to under 100 in OpenSSL 3; unknown numbers say "unknown" */
+  for (long n = 1; n < 256 && found < 0; n++) {
+    const char *s = X509_verify_cert_error_string(n);
+    if (s != NULL && strcmp(s, text) == 0)
+      found = (int)n;
+  }
+  free(text);
+  return lt_int(env, found);
+}
+
+/* Sets options[name] to a string; a failure leaves the option out (the error still stands). */
+static void set_str(napi_env env, napi_value obj, const char *name, const char *value) {
+  napi_value v;
+  if (value != NULL && napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    (void)napi_set_named_property(env, obj, name, v);
+}
+
+static napi_value throw_tls(napi_env env, const char *op, const char *message, int sys_errno,
+                            unsigned long ssl_error, const char *code) {
   char buf[1024];
   if (message == NULL || message[0] == '\0') {
     snprintf(buf, sizeof(buf), "%s failed", op);
@@ -88,17 +266,30 @@ static napi_value throw_tls(napi_env env, const char *op, const char *message, i
     }
   }
   lt_instance *inst = instance(env);
-  napi_value ctor = NULL, argv[2], err;
+  napi_value ctor = NULL, argv[3], err;
   if (inst && inst->error_class && napi_get_reference_value(env, inst->error_class, &ctor) == napi_ok &&
       ctor && napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &argv[0]) == napi_ok &&
       napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &argv[1]) == napi_ok &&
-      napi_new_instance(env, ctor, 2, argv, &err) == napi_ok) {
-    /* as Node's system errors: a negative errno (TlsError derives `code` from it) */
+      napi_create_object(env, &argv[2]) == napi_ok) {
+    /*
+     * What TlsError derives its `code` from: an explicit code, the system error (negative, as in
+     * Node.js), the OpenSSL error queued by the failure (`library`, `reason` and Node.js's code
+     * for it, as node:tls errors carry).
+     */
+    set_str(env, argv[2], "code", code);
     napi_value no;
     if (sys_errno > 0 && napi_create_int32(env, -sys_errno, &no) == napi_ok)
-      (void)napi_set_named_property(env, err, "errno", no); /* without it the error still stands */
-    napi_throw(env, err);
-    return NULL;
+      (void)napi_set_named_property(env, argv[2], "errno", no);
+    char ossl[192];
+    if (openssl_code(ssl_error, ossl, sizeof(ossl))) {
+      set_str(env, argv[2], "opensslCode", ossl);
+      set_str(env, argv[2], "library", ERR_lib_error_string(ssl_error));
+      set_str(env, argv[2], "reason", ERR_reason_error_string(ssl_error));
+    }
+    if (napi_new_instance(env, ctor, 3, argv, &err) == napi_ok) {
+      napi_throw(env, err);
+      return NULL;
+    }
   }
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending)
@@ -274,7 +465,7 @@ static napi_value set_error_class(napi_env env, napi_callback_info info) {
   ARGS(1);
   lt_instance *inst = instance(env);
   if (inst == NULL)
-    return lt_throw_tls(env, "setErrorClass", "addon not initialised");
+    return lt_throw_state(env, "setErrorClass", "addon not initialised");
   if (inst->error_class) {
     NAPI_CALL(env, napi_delete_reference(env, inst->error_class));
     inst->error_class = NULL;
@@ -292,7 +483,8 @@ static napi_value parse_protocols(napi_env env, napi_callback_info info) {
   int rc = tls_config_parse_protocols(&protocols, s);
   free(s);
   if (rc != 0)
-    return lt_throw_tls(env, "tls_config_parse_protocols", "invalid protocol string");
+    return lt_throw_tls_code(env, "tls_config_parse_protocols", "invalid protocol string",
+                             "ERR_TLS_CONFIG");
   return lt_int(env, protocols);
 }
 
@@ -325,7 +517,8 @@ static napi_value load_file(napi_env env, napi_callback_info info) {
     else
       snprintf(msg, sizeof(msg), "%s: cannot load (wrong password or not a PEM key?)", path);
     free(path);
-    return lt_throw_tls(env, "tls_load_file", msg);
+    return err != 0 ? lt_throw_tls_errno(env, "tls_load_file", msg, err)
+                    : lt_throw_tls_code(env, "tls_load_file", msg, "ERR_TLS_CONFIG");
   }
   free(path);
   napi_value buf;
@@ -340,7 +533,7 @@ static napi_value load_file(napi_env env, napi_callback_info info) {
 static napi_value make_socketpair(napi_env env, napi_callback_info info) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
-    return lt_throw_tls(env, "socketpair", strerror(errno));
+    return lt_throw_tls_errno(env, "socketpair", strerror(errno), errno);
   napi_value arr, a, b;
   napi_status st = napi_create_array_with_length(env, 2, &arr);
   if (st == napi_ok)
@@ -389,7 +582,7 @@ static napi_value fd_shutdown(napi_env env, napi_callback_info info) {
   int fd;
   TRY(lt_get_fd(env, argv[0], &fd));
   if (shutdown(fd, SHUT_WR) != 0 && errno != ENOTCONN)
-    return lt_throw_tls(env, "shutdown", strerror(errno));
+    return lt_throw_tls_errno(env, "shutdown", strerror(errno), errno);
   return lt_undefined(env);
 }
 
@@ -403,7 +596,7 @@ static napi_value fd_set_nodelay(napi_env env, napi_callback_info info) {
   int v = on ? 1 : 0;
   if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) != 0 && errno != EOPNOTSUPP &&
       errno != ENOPROTOOPT)
-    return lt_throw_tls(env, "setsockopt", strerror(errno));
+    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
   return lt_undefined(env);
 }
 
@@ -419,11 +612,11 @@ static napi_value fd_set_keepalive(napi_env env, napi_callback_info info) {
   int v = on ? 1 : 0;
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)) != 0 && errno != EOPNOTSUPP &&
       errno != ENOPROTOOPT)
-    return lt_throw_tls(env, "setsockopt", strerror(errno));
+    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
 #ifdef TCP_KEEPIDLE
   if (on && idle > 0 && setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 &&
       errno != EOPNOTSUPP && errno != ENOPROTOOPT)
-    return lt_throw_tls(env, "setsockopt", strerror(errno));
+    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
 #endif
   return lt_undefined(env);
 }
@@ -437,7 +630,7 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
 
 static napi_value init(napi_env env, napi_value exports) {
   if (tls_init() != 0)
-    return lt_throw_tls(env, "tls_init", "libtls failed to initialise");
+    return lt_throw_tls_code(env, "tls_init", "libtls failed to initialise", "ERR_TLS_INIT");
   lt_instance *inst = calloc(1, sizeof(*inst));
   if (inst == NULL) {
     napi_throw_error(env, NULL, "out of memory");
@@ -453,6 +646,8 @@ static napi_value init(napi_env env, napi_value exports) {
       EXPORT_FN("parseProtocols", parse_protocols),
       EXPORT_FN("defaultCaCertFile", default_ca_cert_file),
       EXPORT_FN("loadFile", load_file),
+      EXPORT_FN("x509VerifyError", x509_verify_error),
+      EXPORT_FN("cipherInfo", cipher_info),
       EXPORT_FN("socketpair", make_socketpair),
       EXPORT_FN("dupFd", dup_fd),
       EXPORT_FN("fdClose", fd_close),

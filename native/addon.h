@@ -57,6 +57,18 @@ void lt_throw_status(napi_env env, napi_status status, const char *call);
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message);
 /* The same, for a failed socket call: the error carries `errno` (negative, as in Node.js). */
 napi_value lt_throw_tls_errno(napi_env env, const char *op, const char *message, int sys_errno);
+/* The same with the OpenSSL error taken at the failure (`lt_ssl_error()`), for a deferred throw. */
+napi_value lt_throw_tls_full(napi_env env, const char *op, const char *message, int sys_errno,
+                             unsigned long ssl_error);
+/* A failure of this binding's own (a call in a wrong state, ...) with its `code`. */
+napi_value lt_throw_tls_code(napi_env env, const char *op, const char *message, const char *code);
+/* A call in a state where libtls would crash or misbehave: code ERR_TLS_INVALID_STATE. */
+#define lt_throw_state(env, op, message)                                                           \
+  lt_throw_tls_code((env), (op), (message), "ERR_TLS_INVALID_STATE")
+/* The OpenSSL error the failure just queued (0: none). */
+unsigned long lt_ssl_error(void);
+/* Empties the OpenSSL error queue before a libtls call: what it holds after is that call's. */
+void lt_clear_ssl_errors(void);
 int lt_get_int32(napi_env env, napi_value v, int32_t *out);
 int lt_get_int64(napi_env env, napi_value v, int64_t *out);
 int lt_get_uint32(napi_env env, napi_value v, uint32_t *out);

@@ -6,6 +6,8 @@
  */
 #include "addon.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,9 +27,10 @@ int lt_config_from(napi_env env, napi_value v, lt_config **out) {
     return -1;
   lt_config *c = p;
   if (c->cfg == NULL) {
-    lt_throw_tls(env, "tls_config", "the Config has been freed");
+    lt_throw_state(env, "tls_config", "the Config has been freed");
     return -1;
   }
+  lt_clear_ssl_errors(); /* what the queue holds after the call is then the call's own */
   *out = c;
   return 0;
 }
@@ -59,7 +62,7 @@ static napi_value config_new(napi_env env, napi_callback_info info) {
   lt_config *c = calloc(1, sizeof(*c));
   if (c == NULL || (c->cfg = tls_config_new()) == NULL) {
     free(c);
-    return lt_throw_tls(env, "tls_config_new", "out of memory");
+    return lt_throw_tls_errno(env, "tls_config_new", "out of memory", ENOMEM);
   }
   napi_value obj;
   napi_status st = napi_create_object(env, &obj);

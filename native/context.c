@@ -43,6 +43,7 @@ struct lt_ctx {
                           would report success, or spin) */
   const char *failure_op;
   int failure_errno;
+  unsigned long failure_ssl_error; /* the OpenSSL error the failure queued (its code) */
   bool eof_failure;    /* the kept failure came from the end of the transport's stream before a
                           close_notify: a TCP close that may have truncated the data */
   bool ocsp_failed;
@@ -182,7 +183,8 @@ static napi_value ctx_new(napi_env env, struct tls *t, int kind, lt_ctx **out) {
   if (c == NULL) {
     if (t)
       tls_free(t);
-    return lt_throw_tls(env, kind == KIND_SERVER ? "tls_server" : "tls_client", "out of memory");
+    return lt_throw_tls_errno(env, kind == KIND_SERVER ? "tls_server" : "tls_client", "out of memory",
+                              ENOMEM);
   }
   c->tls = t;
   c->env = env;
@@ -217,13 +219,14 @@ static int ctx_get(napi_env env, napi_value v, const char *op, lt_ctx **out) {
     return -1;
   lt_ctx *c = p;
   if (c->freed || c->tls == NULL) {
-    lt_throw_tls(env, op, released_msg);
+    lt_throw_state(env, op, released_msg);
     return -1;
   }
   if (c->busy) {
-    lt_throw_tls(env, op, "the context is in use by its own transport callback");
+    lt_throw_state(env, op, "the context is in use by its own transport callback");
     return -1;
   }
+  lt_clear_ssl_errors(); /* what the queue holds after the call is then the call's own */
   *out = c;
   return 0;
 }
@@ -235,7 +238,7 @@ static int ctx_peek(napi_env env, napi_value v, const char *op, lt_ctx **out) {
     return -1;
   lt_ctx *c = p;
   if (c->freed || c->tls == NULL) {
-    lt_throw_tls(env, op, released_msg);
+    lt_throw_state(env, op, released_msg);
     return -1;
   }
   *out = c;
@@ -252,14 +255,14 @@ static napi_value ctx_fail(napi_env env, struct tls *t, const char *op, const ch
 static napi_value tls_client_new(napi_env env, napi_callback_info info) {
   struct tls *t = tls_client();
   if (t == NULL)
-    return lt_throw_tls(env, "tls_client", "out of memory");
+    return lt_throw_tls_errno(env, "tls_client", "out of memory", ENOMEM);
   return ctx_new(env, t, KIND_CLIENT, NULL);
 }
 
 static napi_value tls_server_new(napi_env env, napi_callback_info info) {
   struct tls *t = tls_server();
   if (t == NULL)
-    return lt_throw_tls(env, "tls_server", "out of memory");
+    return lt_throw_tls_errno(env, "tls_server", "out of memory", ENOMEM);
   return ctx_new(env, t, KIND_SERVER, NULL);
 }
 
@@ -269,7 +272,7 @@ static napi_value js_free(napi_env env, napi_callback_info info) {
   TRY(lt_unwrap(env, argv[0], &ctx_tag, "Tls", &p));
   lt_ctx *c = p;
   if (c->busy)
-    return lt_throw_tls(env, "tls_free", "the context is in use by its own transport callback");
+    return lt_throw_state(env, "tls_free", "the context is in use by its own transport callback");
   if (!c->freed) {
     c->freed = true;
     release(env, c);
@@ -284,7 +287,7 @@ static napi_value js_configure(napi_env env, napi_callback_info info) {
   TRY(ctx_get(env, argv[0], "tls_configure", &c));
   TRY(lt_config_from(env, argv[1], &cfg));
   if (c->kind == KIND_ACCEPTED)
-    return lt_throw_tls(env, "tls_configure", "an accepted context uses its server's config");
+    return lt_throw_state(env, "tls_configure", "an accepted context uses its server's config");
   if (tls_configure(c->tls, cfg->cfg) != 0)
     return ctx_fail(env, c->tls, "tls_configure", "cannot configure the context");
   c->configured = true;
@@ -296,10 +299,10 @@ static napi_value js_reset(napi_env env, napi_callback_info info) {
   lt_ctx *c;
   TRY(ctx_get(env, argv[0], "tls_reset", &c));
   if (c->kind == KIND_ACCEPTED)
-    return lt_throw_tls(env, "tls_reset", "an accepted context cannot be reset; free it instead");
+    return lt_throw_state(env, "tls_reset", "an accepted context cannot be reset; free it instead");
   if (c->children > 0)
-    return lt_throw_tls(env, "tls_reset",
-                        "the server still has accepted contexts; free them before reset()");
+    return lt_throw_state(env, "tls_reset",
+                          "the server still has accepted contexts; free them before reset()");
   tls_reset(c->tls);
   free(c->failure);
   c->failure = NULL;
@@ -589,6 +592,8 @@ static void release_idle_buffer(lt_ctx *c) {
  */
 #define GUARDED(c, expr)                                                                           \
   ({                                                                                               \
+    if ((c)->busy == 0)                                                                            \
+      lt_clear_ssl_errors();                                                                       \
     (c)->busy++;                                                                                   \
     __typeof__(expr) r_;                                                                           \
     size_t served_;                                                                                \
@@ -623,11 +628,11 @@ static bool callback_failed(napi_env env, lt_ctx *c) {
 /* A context of `kind` that has a config (tls_reset() drops it; connect/accept dereference it). */
 static int need_kind(napi_env env, lt_ctx *c, const char *op, int kind) {
   if (c->kind != kind) {
-    lt_throw_tls(env, op, kind == KIND_SERVER ? "not a server context" : "not a client context");
+    lt_throw_state(env, op, kind == KIND_SERVER ? "not a server context" : "not a client context");
     return -1;
   }
   if (!c->configured) {
-    lt_throw_tls(env, op, "the context has no config: call configure() after reset()");
+    lt_throw_state(env, op, "the context has no config: call configure() after reset()");
     return -1;
   }
   return 0;
@@ -734,7 +739,7 @@ static int need_client(napi_env env, lt_ctx *c, const char *op) {
   if (need_kind(env, c, op, KIND_CLIENT) != 0)
     return -1;
   if (c->connected) {
-    lt_throw_tls(env, op, "the context is already connected: reset() it first");
+    lt_throw_state(env, op, "the context is already connected: reset() it first");
     return -1;
   }
   return 0;
@@ -808,7 +813,7 @@ static napi_value js_connect_servername(napi_env env, napi_callback_info info) {
     goto out;
   char *h = host, *p = port;
   if (p == NULL && split_host_port(host, &h, &p) != 0) {
-    lt_throw_tls(env, "tls_connect", "no port provided");
+    lt_throw_tls_code(env, "tls_connect", "no port provided", "ERR_INVALID_ARG_VALUE");
     goto out;
   }
   char msg[256];
@@ -913,7 +918,7 @@ static napi_value js_connect_cbs(napi_env env, napi_callback_info info) {
 
 static int need_connection(napi_env env, lt_ctx *c, const char *op) {
   if (!c->connected) {
-    lt_throw_tls(env, op, "not connected: call connect*() or accept*() first");
+    lt_throw_state(env, op, "not connected: call connect*() or accept*() first");
     return -1;
   }
   return 0;
@@ -932,12 +937,13 @@ static void record_failure(lt_ctx *c, const char *op) {
   c->failure = strdup(e ? e : "failed");
   c->failure_op = op;
   c->failure_errno = c->io_errno > 0 ? c->io_errno : 0;
+  c->failure_ssl_error = lt_ssl_error();
   c->eof_failure = c->io_errno == -1;
 }
 
 static napi_value throw_failure(napi_env env, lt_ctx *c) {
-  return lt_throw_tls_errno(env, c->failure_op, c->failure ? c->failure : "out of memory",
-                            c->failure_errno);
+  return lt_throw_tls_full(env, c->failure_op, c->failure ? c->failure : "out of memory",
+                           c->failure_errno, c->failure_ssl_error);
 }
 
 /* Throws the kept failure, if any (see record_failure). */
@@ -1032,7 +1038,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   size_t n;
   TRY(io_begin(env, argv, op, !reading, &c, &data, &n));
   if (c->cb_read != NULL && !c->stream_mode)
-    return lt_throw_tls(env, op, "batched I/O is for the Node.js layer's transports");
+    return lt_throw_state(env, op, "batched I/O is for the Node.js layer's transports");
   if (reading)
     c->has_read = true;
   c->rdrained = false;
@@ -1082,8 +1088,8 @@ static napi_value js_stream_mode(napi_env env, napi_callback_info info) {
   lt_ctx *c;
   TRY(ctx_get(env, argv[0], "streamMode", &c));
   if (c->cb_read == NULL || c->handshaken)
-    return lt_throw_tls(env, "streamMode",
-                        "for a context with transport callbacks, before its handshake");
+    return lt_throw_state(env, "streamMode",
+                             "for a context with transport callbacks, before its handshake");
   c->stream_mode = true;
   return lt_undefined(env);
 }
@@ -1109,9 +1115,9 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
 
 static int sendfile_pending_conflict(napi_env env, lt_ctx *c, const char *op) {
   if (c->sf_pending) {
-    lt_throw_tls(env, op,
-                 "a sendfile() chunk is waiting to be retried: call sendfile() again with the same "
-                 "file and offset first");
+    lt_throw_state(env, op,
+                   "a sendfile() chunk is waiting to be retried: call sendfile() again with the "
+                   "same file and offset first");
     return -1;
   }
   return 0;
@@ -1151,10 +1157,10 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (c->sf_pending && (c->sf_fd != fd || c->sf_off != offset))
-    return lt_throw_tls(env, "tls_write",
-                        "sendfile() must be retried with the same file and offset after WANT_*");
+    return lt_throw_state(env, "tls_write",
+                          "sendfile() must be retried with the same file and offset after WANT_*");
   if (c->sf_buf == NULL && (c->sf_buf = malloc(SENDFILE_CHUNK)) == NULL)
-    return lt_throw_tls(env, "tls_write", "out of memory");
+    return lt_throw_tls_errno(env, "tls_write", "out of memory", ENOMEM);
   int64_t sent = 0;
   while (sent < bytes) {
     if (!c->sf_pending) {
@@ -1165,7 +1171,7 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
           continue;
         if (sent > 0)
           break;
-        return lt_throw_tls(env, "pread", strerror(errno));
+        return lt_throw_tls_errno(env, "pread", strerror(errno), errno);
       }
       if (got == 0)
         break;
@@ -1234,7 +1240,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
     TRY(ctx_peek(env, argv[0], #fn, &c));                                                          \
     int64_t v = (int64_t)fn(c->tls);                                                               \
     if (v == -1)                                                                                   \
-      return lt_throw_tls(env, #fn, message);                                                      \
+      return lt_throw_state(env, #fn, message);                                                    \
     return lt_int(env, v);                                                                         \
   }
 
@@ -1292,11 +1298,11 @@ static napi_value peer_cert_chain_pem(napi_env env, napi_callback_info info) {
 
 static int ocsp_ready(napi_env env, lt_ctx *c, const char *op) {
   if (c->kind != KIND_CLIENT) {
-    lt_throw_tls(env, op, "OCSP is only available on a client context");
+    lt_throw_state(env, op, "OCSP is only available on a client context");
     return -1;
   }
   if (!c->handshaken) {
-    lt_throw_tls(env, op, "the handshake has not completed");
+    lt_throw_state(env, op, "the handshake has not completed");
     return -1;
   }
   return 0;
@@ -1312,21 +1318,21 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
   TRY(ocsp_ready(env, c, op));
   TRY(lt_get_bytes(env, argv[1], false, &data, &len));
   if (c->ocsp_failed)
-    return lt_throw_tls(env, op, "an earlier OCSP response failed to process on this context");
+    return lt_throw_state(env, op, "an earlier OCSP response failed to process on this context");
   if (len == 0)
-    return lt_throw_tls(env, op, "empty OCSP response");
+    return lt_throw_tls_code(env, op, "empty OCSP response", "ERR_INVALID_ARG_VALUE");
   /* libretls keeps the peer chain of the handshake's session without a reference; on TLS 1.3 the
      first read processes the server's session tickets, OpenSSL replaces the session and frees that
      chain, and tls_ocsp_process_response would verify against freed memory */
   const char *version = tls_conn_version(c->tls);
   if (c->has_read && version != NULL && strcmp(version, "TLSv1.3") == 0)
-    return lt_throw_tls(env, op,
+    return lt_throw_state(env, op,
                         "on TLS 1.3 an OCSP response must be processed before the first read (libtls "
                         "loses the peer's certificate chain when the session tickets arrive)");
   /* libtls keeps OCSP state only for a peer certificate with a responder URL (and drops it after a
      response fails to parse); without it tls_ocsp_process_response dereferences NULL */
   if (tls_peer_ocsp_url(c->tls) == NULL)
-    return lt_throw_tls(env, op,
+    return lt_throw_state(env, op,
                         "the peer certificate names no OCSP responder: there is nothing to check an "
                         "OCSP response against");
   if (tls_ocsp_process_response(c->tls, data, len) != 0) {
@@ -1351,7 +1357,7 @@ static napi_value ocsp_process_response(napi_env env, napi_callback_info info) {
     if (v != -1)                                                                                   \
       return lt_int(env, v);                                                                       \
     if (tls_peer_ocsp_result(c->tls) == NULL)                                                      \
-      return lt_throw_tls(env, #fn, "no OCSP response has been processed");                        \
+      return lt_throw_state(env, #fn, "no OCSP response has been processed");                      \
     return lt_string_or_null(env, NULL);                                                           \
   }
 

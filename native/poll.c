@@ -9,6 +9,8 @@
  */
 #include "addon.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
@@ -114,7 +116,7 @@ static int poll_from(napi_env env, napi_value v, lt_poll **out) {
     return -1;
   *out = p;
   if ((*out)->closing) {
-    lt_throw_tls(env, "poll", "the poller is closed");
+    lt_throw_state(env, "poll", "the poller is closed");
     return -1;
   }
   return 0;
@@ -144,7 +146,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
   lt_poll *p = calloc(1, sizeof(*p));
   if (p == NULL)
-    return lt_throw_tls(env, "poll", "out of memory");
+    return lt_throw_tls_errno(env, "poll", "out of memory", ENOMEM);
   int rc = uv_poll_init(loop, &p->handle, fd);
   if (rc != 0) {
     free(p);
@@ -153,7 +155,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
     char msg[160];
     snprintf(msg, sizeof(msg), "cannot watch fd %d: %s%s", fd, uv_strerror(rc),
              rc == UV_EEXIST ? " (another watcher owns this fd)" : "");
-    return lt_throw_tls(env, "poll", msg);
+    return lt_throw_tls_errno(env, "poll", msg, -rc);
   }
   p->handle.data = p;
   p->env = env;
@@ -193,7 +195,7 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   }
   int rc = uv_poll_start(&p->handle, events, on_event);
   if (rc != 0)
-    return lt_throw_tls(env, "poll", uv_strerror(rc));
+    return lt_throw_tls_errno(env, "poll", uv_strerror(rc), -rc);
   if (!p->active) {
     uint32_t n;
     NAPI_CALL(env, napi_reference_ref(env, p->self, &n));

@@ -174,6 +174,26 @@ export function systemCaSource(): SystemCa {
 }
 
 let handleOf: (c: Config) => ConfigHandle;
+let policyOf: (c: Config) => VerifyPolicy;
+
+/**
+ * @internal What a Config verifies, for the TlsSocket properties node:tls derives from its own
+ * verification (`authorized`, `authorizationError`, the issuer chain of `getPeerCertificate`).
+ */
+export interface VerifyPolicy {
+  cert: boolean;
+  name: boolean;
+  time: boolean;
+  /** Server side: whether client certificates are requested, and required. */
+  client: 'none' | 'required' | 'optional';
+  /** The CA certificates set in memory or by file, else null (the system's, or a directory). */
+  ca: { pem: Uint8Array } | { file: string } | null;
+}
+
+/** @internal */
+export function verifyPolicy(c: Config): VerifyPolicy {
+  return policyOf(c);
+}
 
 /** Returns the native handle of a live Config (for the Tls class); throws on a freed one. */
 export function configHandle(c: unknown, name = 'config'): ConfigHandle {
@@ -192,10 +212,13 @@ export class Config {
   #handle: ConfigHandle | null;
   /** The system CA certificates were set by the constructor, not by the user. */
   #defaultCa = false;
+  readonly #policy: VerifyPolicy = { cert: true, name: true, time: true, client: 'none', ca: null };
 
   static {
+    policyOf = (c: Config): VerifyPolicy => c.#policy;
     handleOf = (c: Config): ConfigHandle => {
-      if (c.#handle === null) throw new TlsError('the Config has been freed', 'tls_config');
+      if (c.#handle === null)
+        throw new TlsError('the Config has been freed', 'tls_config', { code: 'ERR_TLS_INVALID_STATE' });
       return c.#handle;
     };
   }
@@ -264,8 +287,10 @@ export class Config {
    * memory and ignores a directory then).
    */
   setCaFile(path: string): this {
-    native.configSetCaFile(this.#h, nonEmptyStr(path, 'path'));
+    const p = nonEmptyStr(path, 'path');
+    native.configSetCaFile(this.#h, p);
     this.#defaultCa = false;
+    this.#policy.ca = { file: p };
     return this;
   }
 
@@ -276,13 +301,16 @@ export class Config {
     if (this.#defaultCa) native.configSetCaMem(this.#h, new Uint8Array(0));
     native.configSetCaPath(this.#h, p);
     this.#defaultCa = false;
+    this.#policy.ca = null;
     return this;
   }
 
   /** CA certificates in PEM, in place of the system's (as `setCaFile`). */
   setCa(ca: BytesLike): this {
-    native.configSetCaMem(this.#h, toBytes(ca, 'ca'));
+    const pem = toBytes(ca, 'ca');
+    native.configSetCaMem(this.#h, pem);
     this.#defaultCa = false;
+    this.#policy.ca = { pem: Uint8Array.from(pem) };
     return this;
   }
 
@@ -411,36 +439,42 @@ export class Config {
   /** Disables certificate chain verification. Insecure: for tests only. */
   insecureNoVerifyCert(): this {
     native.configInsecureNoverifycert(this.#h);
+    this.#policy.cert = false;
     return this;
   }
 
   /** Disables server name verification. Insecure: for tests only. */
   insecureNoVerifyName(): this {
     native.configInsecureNoverifyname(this.#h);
+    this.#policy.name = false;
     return this;
   }
 
   /** Disables certificate validity time checks. Insecure: for tests only. */
   insecureNoVerifyTime(): this {
     native.configInsecureNoverifytime(this.#h);
+    this.#policy.time = false;
     return this;
   }
 
   /** Re-enables all verification (the default). */
   verify(): this {
     native.configVerify(this.#h);
+    Object.assign(this.#policy, { cert: true, name: true, time: true });
     return this;
   }
 
   /** Server: require and verify a client certificate. */
   verifyClient(): this {
     native.configVerifyClient(this.#h);
+    this.#policy.client = 'required';
     return this;
   }
 
   /** Server: verify a client certificate if the client sends one. */
   verifyClientOptional(): this {
     native.configVerifyClientOptional(this.#h);
+    this.#policy.client = 'optional';
     return this;
   }
 

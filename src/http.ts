@@ -196,10 +196,13 @@ export interface ConnectorOptions {
   servername?: string | null;
 }
 
-export type Connector = (
-  options: ConnectorOptions,
-  callback: (err: Error | null, socket: Duplex | null) => void,
-) => void;
+/**
+ * How a connect function reports its socket: `(null, socket)` or `(err, null)`, as undici's
+ * `connect` option expects (a TlsSocket is a `net.Socket` as far as the types go).
+ */
+export type ConnectorCallback = (...args: [null, net.Socket] | [Error, null]) => void;
+
+export type Connector = (options: ConnectorOptions, callback: ConnectorCallback) => void;
 
 /**
  * A `connect` function for undici (`new undici.Agent({ connect: connector() })`), so `fetch`

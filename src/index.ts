@@ -13,6 +13,7 @@ export {
   Agent,
   type AgentOptions,
   type Connector,
+  type ConnectorCallback,
   type ConnectorOptions,
   type CreateConnectionCallback,
   connector,

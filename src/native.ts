@@ -1,6 +1,8 @@
 // The compiled addon (native/*.c) and its typed surface. Nothing outside src/ imports this file:
 // the classes in config.ts and tls.ts validate arguments first, then call these functions.
 import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+import { installLookups } from './codes.js';
 import { TlsError } from './errors.js';
 
 /** An opaque native `struct tls_config` handle. */
@@ -22,7 +24,9 @@ type WriteCallback = (chunk: Buffer) => number;
 
 export interface Native {
   readonly constants: Readonly<Record<string, number>>;
-  setErrorClass(cls: new (message: string, op: string) => Error): void;
+  setErrorClass(cls: new (message: string, op: string, options?: object) => Error): void;
+  x509VerifyError(text: string): number;
+  cipherInfo(name: string): [standardName: string, version: string] | null;
   parseProtocols(s: string): number;
   defaultCaCertFile(): string | null;
   loadFile(path: string, password: string | null): Buffer;
@@ -148,7 +152,7 @@ function load(): Native {
     return require(path) as Native;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' || /libtls\.so/.test(String(e.message))) {
+    if (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_DLOPEN_FAILED') {
       throw new Error(
         'libtls: the native addon is not built or the system libtls is missing. ' +
           'Install libtls-dev (Debian/Ubuntu) or LibreSSL, then run `npm run build`.',
@@ -161,3 +165,4 @@ function load(): Native {
 
 export const native: Native = load();
 native.setErrorClass(TlsError);
+installLookups({ systemErrorName: getSystemErrorName, x509VerifyError: native.x509VerifyError });

@@ -64,6 +64,7 @@ function addressesOf(s: Partial<SocketAddresses>): SocketAddresses {
     remoteFamily: s.remoteFamily,
     localAddress: s.localAddress,
     localPort: s.localPort,
+    localFamily: s.localFamily,
   };
 }
 
@@ -99,7 +100,12 @@ function whenSecure(
     socket.once('secure', onSecure);
     if (timeout !== undefined) {
       timer = setTimeout(
-        () => done(new TlsError(`${what} timed out after ${reported} ms`, 'tls_handshake')),
+        () =>
+          done(
+            new TlsError(`${what} timed out after ${reported} ms`, 'tls_handshake', {
+              code: 'ERR_TLS_HANDSHAKE_TIMEOUT',
+            }),
+          ),
         timeout,
       );
     }
@@ -157,7 +163,12 @@ function connectValidated(options: ConnectOptions): Promise<TlsSocket> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeout !== undefined) {
       timer = setTimeout(
-        () => failTcp(new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect')),
+        () =>
+          failTcp(
+            new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect', {
+              code: 'ETIMEDOUT',
+            }),
+          ),
         timeout,
       );
     }

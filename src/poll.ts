@@ -62,7 +62,9 @@ class Watcher {
   #onEvent(status: number, events: number): void {
     const err =
       status < 0
-        ? new TlsError(`poll on fd ${this.#fd} failed: ${getSystemErrorName(status)}`, 'poll')
+        ? new TlsError(`poll on fd ${this.#fd} failed: ${getSystemErrorName(status)}`, 'poll', {
+            errno: status,
+          })
         : undefined;
     for (const w of [...this.#waiters]) {
       if (err || (w.events & events) !== 0) {
@@ -121,7 +123,9 @@ export function poll(fd: number, want: Want, opts: PollOptions = {}): Promise<vo
     if (timeout !== undefined) {
       timer = setTimeout(() => {
         w.remove(waiter);
-        waiter.settle(new TlsError(`poll on fd ${f} timed out after ${timeout} ms`, 'poll'));
+        waiter.settle(
+          new TlsError(`poll on fd ${f} timed out after ${timeout} ms`, 'poll', { code: 'ETIMEDOUT' }),
+        );
       }, timeout);
     }
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -145,6 +149,7 @@ export function takeFd(socket: net.Socket): number {
     throw new TlsError(
       'the socket has already read data that would be lost; take it before reading',
       'takeFd',
+      { code: 'ERR_TLS_INVALID_STATE' },
     );
   }
   const dup = native.dupFd(fd);

@@ -1,10 +1,26 @@
 // `TlsSocket`: a libtls connection as a Node.js Duplex stream of plaintext, over either transport.
 // It runs libtls's non-blocking protocol: a call that returns WANT_POLLIN / WANT_POLLOUT is
 // repeated, with the same data, once the transport says it may progress.
+import type { X509Certificate } from 'node:crypto';
+import { isIP, type SocketReadyState } from 'node:net';
 import { Duplex } from 'node:stream';
+import type {
+  CipherNameAndProtocol,
+  DetailedPeerCertificate,
+  PeerCertificate as NodePeerCertificate,
+} from 'node:tls';
 import type { Config } from './config.js';
 import { OCSP_CERT_REVOKED, OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { TlsError } from './errors.js';
+import {
+  type Authorization,
+  authorizationOf,
+  cipherOf,
+  legacyCertificate,
+  peerChain,
+  trustedCertificates,
+  unsupported,
+} from './peer.js';
 import { type Batch, endedWithoutCloseNotify, readBatch, type Tls, writeBatch } from './tls.js';
 import type { Transport } from './transport.js';
 
@@ -42,6 +58,7 @@ export interface SocketAddresses {
   remoteFamily?: string | undefined;
   localAddress?: string | undefined;
   localPort?: number | undefined;
+  localFamily?: string | undefined;
 }
 
 /** @internal How a TlsSocket is assembled by connect(), createServer() and upgrade(). */
@@ -482,11 +499,11 @@ export class TlsSocket extends Duplex {
     return {
       address: this.#addresses.localAddress,
       port: this.#addresses.localPort,
-      family: this.#addresses.remoteFamily,
+      family: this.#addresses.localFamily ?? this.#addresses.remoteFamily,
     };
   }
 
-  get readyState(): string {
+  get readyState(): SocketReadyState {
     if (this.destroyed) return 'closed';
     if (this.readable && this.writable) return 'open';
     if (this.readable) return 'readOnly';
@@ -519,13 +536,21 @@ export class TlsSocket extends Duplex {
     return this.#info((t) => t.connCipherStrength());
   }
 
-  get alpnProtocol(): string | null {
-    return this.#info((t) => t.connAlpnSelected());
+  /** The ALPN protocol selected, `false` if none was (as node:tls); null before the handshake. */
+  get alpnProtocol(): string | false | null {
+    return this.#info((t) => t.connAlpnSelected() ?? false);
   }
 
-  /** The SNI name: the one the client sent (server side) or asked for (client side). */
-  get servername(): string | null {
-    return this.#info((t) => t.connServername());
+  /**
+   * The SNI name: the one the client sent (server side) or asked for (client side); `false` when
+   * there is none (as node:tls); null before the handshake.
+   */
+  get servername(): string | false | null {
+    // libtls keeps an IP address to verify but sends no SNI for it: node:tls says false then
+    return this.#info((t) => {
+      const name = t.connServername();
+      return name === null || isIP(name) !== 0 ? false : name;
+    });
   }
 
   get sessionResumed(): boolean | null {
@@ -577,6 +602,169 @@ export class TlsSocket extends Duplex {
       }
     }
     return this.#ocsp ?? null;
+  }
+
+  // ---- node:tls's TLSSocket surface (values in its shapes; see docs/node-compat.md) ----
+
+  #chain: X509Certificate[] | undefined;
+  #auth: Authorization | undefined;
+
+  /** The peer's chain, leaf first ([] without one), null before the handshake or once destroyed. */
+  #peerChain(): X509Certificate[] | null {
+    if (this.destroyed) return null; // as node:tls, whose handle is gone then
+    if (this.#chain === undefined) {
+      const chain = this.#info((t) => peerChain(t));
+      if (chain === null) return null;
+      this.#chain = chain;
+    }
+    return this.#chain;
+  }
+
+  #authorization(): Authorization {
+    if (this.#auth === undefined) {
+      const chain = this.#peerChain();
+      if (chain === null) return { authorized: false, authorizationError: null };
+      const servername = this.#mode === 'client' ? this.#ctx.connServername() : null;
+      this.#auth = authorizationOf(this.#ctx, this.#mode, chain, servername);
+    }
+    return this.#auth;
+  }
+
+  /**
+   * Whether the peer's certificate was verified against the CA certificates (and, on a client, the
+   * name), as node:tls's `authorized`. A server that does not ask for client certificates says false.
+   */
+  get authorized(): boolean {
+    return this.#authorization().authorized;
+  }
+
+  /** Why `authorized` is false, as node:tls's code (e.g. `'DEPTH_ZERO_SELF_SIGNED_CERT'`), else null. */
+  get authorizationError(): string | null {
+    return this.#authorization().authorizationError;
+  }
+
+  /**
+   * The peer's certificate in node:tls's shape (`subject`, `issuer`, `subjectaltname`,
+   * `valid_from`, `fingerprint256`, `raw`, ...); with `detailed`, `issuerCertificate` links the
+   * chain. `{}` if the peer sent none; null before the handshake or once destroyed.
+   */
+  getPeerCertificate(detailed: true): DetailedPeerCertificate;
+  getPeerCertificate(detailed?: false): NodePeerCertificate;
+  getPeerCertificate(detailed?: boolean): NodePeerCertificate | DetailedPeerCertificate;
+  getPeerCertificate(detailed = false): NodePeerCertificate | DetailedPeerCertificate {
+    const chain = this.#peerChain();
+    if (chain === null) return null as unknown as NodePeerCertificate;
+    return legacyCertificate(chain, detailed === true, trustedCertificates(this.#ctx));
+  }
+
+  /** The peer's certificate as an `X509Certificate`, or undefined. */
+  getPeerX509Certificate(): X509Certificate | undefined {
+    return this.#peerChain()?.[0];
+  }
+
+  /** `'TLSv1.3'` or `'TLSv1.2'`; null before the handshake or once destroyed. */
+  getProtocol(): string | null {
+    return this.destroyed ? null : this.version;
+  }
+
+  /** `{ name, standardName, version }` as node:tls; null before the handshake or once destroyed. */
+  getCipher(): CipherNameAndProtocol | null {
+    const name = this.destroyed ? null : this.cipher;
+    return name === null ? null : cipherOf(name);
+  }
+
+  /** Whether the session was resumed (from a ticket or the session file). */
+  isSessionReused(): boolean {
+    return this.sessionResumed === true;
+  }
+
+  /** As net.Socket: false, the connection is established when the socket is made. */
+  get pending(): boolean {
+    return false;
+  }
+
+  /** A no-op: libtls never renegotiates. */
+  disableRenegotiation(): void {}
+
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  exportKeyingMaterial(_length: number, _label: string, _context?: Buffer): Buffer {
+    return unsupported('exportKeyingMaterial');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getEphemeralKeyInfo(): object {
+    return unsupported('getEphemeralKeyInfo');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  setMaxSendFragment(_size: number): boolean {
+    return unsupported('setMaxSendFragment');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  renegotiate(_options: object, _callback: (err: Error | null) => void): boolean {
+    return unsupported('renegotiate');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getSession(): Buffer | undefined {
+    return unsupported('getSession');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  setSession(_session: Buffer | string): void {
+    unsupported('setSession');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getTLSTicket(): Buffer | undefined {
+    return unsupported('getTLSTicket');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  enableTrace(): void {
+    unsupported('enableTrace');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getFinished(): Buffer | undefined {
+    return unsupported('getFinished');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getPeerFinished(): Buffer | undefined {
+    return unsupported('getPeerFinished');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getSharedSigalgs(): string[] {
+    return unsupported('getSharedSigalgs');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getCertificate(): NodePeerCertificate | object | null {
+    return unsupported('getCertificate');
+  }
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  getX509Certificate(): X509Certificate | undefined {
+    return unsupported('getX509Certificate');
+  }
+
+  /** Not available with libtls: throws ERR_TLS_UNSUPPORTED. */
+  setKeyCert(_context: object): void {
+    unsupported('setKeyCert');
+  }
+
+  // ---- the rest of net.Socket's surface (so that a TlsSocket goes where a net.Socket does) ----
+
+  /** A TlsSocket is connected when it is made (by `connect()`): throws ERR_TLS_UNSUPPORTED. */
+  connect(..._args: unknown[]): this {
+    return unsupported('connect');
+  }
+
+  /** As net.Socket's: destroys the socket (libtls has no abortive close: the TCP close is a FIN). */
+  resetAndDestroy(): this {
+    return this.destroy();
+  }
+
+  /** The address the connection was made to, as `'address:port'` (one: no family racing here). */
+  get autoSelectFamilyAttemptedAddresses(): string[] {
+    const { remoteAddress, remotePort } = this.#addresses;
+    return remoteAddress === undefined ? [] : [`${remoteAddress}:${remotePort}`];
+  }
+
+  /** Deprecated in net.Socket: `writableLength`. */
+  get bufferSize(): number {
+    return this.writableLength;
   }
 
   /** The underlying libtls context, for everything else (null once destroyed). */

@@ -275,9 +275,14 @@ export class StreamTransport implements Transport {
   /** The error for a read or write on a stream that is gone, with the stream's own error as cause. */
   #streamError(op: string): TlsError {
     const e = this.#error;
-    return e === null
-      ? new TlsError('the underlying stream is closed', op)
-      : new TlsError(`the underlying stream failed: ${e.message}`, op, { cause: e });
+    if (e === null)
+      return new TlsError('the underlying stream is closed', op, { code: 'ERR_STREAM_DESTROYED' });
+    // the stream's own code (ECONNRESET, ...) says what happened
+    const code = (e as NodeJS.ErrnoException).code;
+    return new TlsError(`the underlying stream failed: ${e.message}`, op, {
+      cause: e,
+      code: typeof code === 'string' ? code : 'ERR_TLS_STREAM',
+    });
   }
 
   wait(want: Want, ready: () => void): void {

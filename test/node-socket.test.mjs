@@ -1345,8 +1345,9 @@ describe('connection info', () => {
     try {
       const c = await connectTo(port);
       assert.ok(await waitFor(() => ss !== undefined));
-      assert.equal(c.alpnProtocol, null);
-      assert.equal(ss.alpnProtocol, null);
+      // false, as node:tls says when no protocol was agreed
+      assert.equal(c.alpnProtocol, false);
+      assert.equal(ss.alpnProtocol, false);
       assert.equal(c.ocsp, null);
       assert.equal(ss.peerCertificate, null);
       assert.equal(c.peerCertificate.subject, '/CN=localhost');
@@ -1372,13 +1373,14 @@ describe('connection info', () => {
       );
       try {
         const c = await L.connect({ host: '::1', port, config: cliCfg });
+        assert.equal(c.servername, false, 'no SNI is sent for an IP address (false, as node:tls)');
         assert.equal(String(await readAll(c)), 'over ipv6');
         assert.equal(c.remoteAddress, '::1');
         assert.equal(c.remoteFamily, 'IPv6');
         assert.equal(c.remotePort, port);
         assert.equal(ss.remoteAddress, '::1');
         assert.equal(ss.remotePort, c.localPort);
-        assert.equal(ss.servername, null, 'no SNI is sent for an IP address');
+        assert.equal(ss.servername, false, 'no SNI is sent for an IP address (false, as node:tls)');
       } finally {
         await stopServer(srv);
       }

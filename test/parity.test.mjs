@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { normalize } from './parity/allowed.mjs';
-import { scenarios } from './parity/scenarios.mjs';
+import { OVER_EVERY_TRANSPORT, scenarios, TRANSPORTS } from './parity/scenarios.mjs';
 import { libtlsStack, nodeStack } from './parity/stacks.mjs';
 import { handles, openFds, until } from './parity/trace.mjs';
 
 /** Runs one scenario on one stack; its trace, with what it left open. */
-async function run(name, stack) {
+async function run(name, stack, via) {
   // the baseline once the previous run's handles are gone (a CloseReq lingers for a turn)
   let handles0 = handles();
   await until(() => {
@@ -20,7 +20,7 @@ async function run(name, stack) {
   }, 1000);
   const fds0 = openFds();
   const trace = {};
-  await scenarios[name](stack, trace);
+  await scenarios[name](stack, trace, via);
   const settled = await until(() => openFds() === fds0 && handles() === handles0, 3000);
   trace.leftOpen = settled
     ? 'nothing'
@@ -29,10 +29,14 @@ async function run(name, stack) {
 }
 
 describe('parity with node:tls: the same program, the same trace', () => {
-  for (const name of Object.keys(scenarios)) {
-    test(name, { timeout: 60_000 }, async (t) => {
-      const expected = await run(name, nodeStack);
-      const actual = await run(name, libtlsStack);
+  const cases = Object.keys(scenarios).map((name) => [name, 'tcp']);
+  for (const via of TRANSPORTS.slice(1)) {
+    for (const name of OVER_EVERY_TRANSPORT) cases.push([name, via]);
+  }
+  for (const [name, via] of cases) {
+    test(via === 'tcp' ? name : `${name} (${via})`, { timeout: 60_000 }, async (t) => {
+      const expected = await run(name, nodeStack, via);
+      const actual = await run(name, libtlsStack, via);
       t.diagnostic(`node:tls ${JSON.stringify(expected)}`);
       if (process.env.PARITY_VERBOSE) t.diagnostic(`libtls   ${JSON.stringify(actual)}`);
       assert.equal(expected.leftOpen, 'nothing', 'node:tls itself left something open');

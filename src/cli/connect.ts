@@ -69,7 +69,7 @@ export function report(s: TlsSocket, host: string, port: number, servername: str
     version: s.version,
     cipher: s.cipher,
     cipherStrength: s.cipherStrength,
-    alpn: s.alpnProtocol,
+    alpn: s.alpnProtocol || null,
     sessionResumed: s.sessionResumed,
     peerCertificate: pc && {
       subject: pc.subject,

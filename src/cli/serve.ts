@@ -37,7 +37,7 @@ function page(req: IncomingMessage, res: ServerResponse): void {
   const body = [
     '<!doctype html><title>libtls</title>',
     '<h1>Hello over libtls</h1>',
-    `<p>${s.version} with ${s.cipher}, ALPN ${s.alpnProtocol ?? 'none'}, from ${s.remoteAddress}</p>`,
+    `<p>${s.version} with ${s.cipher}, ALPN ${s.alpnProtocol || 'none'}, from ${s.remoteAddress}</p>`,
     `<p>${req.method} ${req.url?.replace(/[<>&"]/g, '')}</p>`,
   ].join('\n');
   res.writeHead(200, {

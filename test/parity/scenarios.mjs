@@ -23,25 +23,72 @@ async function closeServer(trace, server, ms = 5000) {
   }
 }
 
-/** A server and a client on `stack`; `onServer(s, events)` runs on the server's socket. */
+/**
+ * The ways a scenario's connection can be made: `connect()` to `createServer()` over TCP, TLS over
+ * a net.Socket the client already has (`upgrade()`; node: `tls.connect({ socket })`), and TLS on
+ * both ends of an in-memory Duplex pair (node: `tls.connect({ socket })` and `new TLSSocket()`).
+ */
+export const TRANSPORTS = ['tcp', 'upgrade over a net.Socket', 'an in-memory pair'];
+
+/** The scenarios that run over every transport (the others are about TCP or a server). */
+export const OVER_EVERY_TRANSPORT = [
+  'server end()s, never reads; the client reads',
+  'client end()s, never reads',
+  'write-only server (a greeting), the client reads it and destroy()s',
+  'write-only server, the client end()s',
+  'client destroy()s after the handshake; the server reads',
+  'server destroy()s after the handshake; the client reads',
+  'both read; the client end()s: close_notify both ways',
+  'allowHalfOpen: the client end()s, the server replies after its end',
+  'allowHalfOpen on the server only: the client end()s and reads',
+  'the client writes 50 x 64 KiB; the server destroy()s at the first chunk',
+  'destroy() with a write in flight (the peer does not read)',
+  "setTimeout(): 'timeout' after each idle period",
+  'write() after end()',
+  'end() after destroy()',
+  'backpressure: the server writes 8 MiB to a paused client, which resumes',
+  'cork(), three writes, uncork()',
+  'one 100 MB write',
+];
+
+/**
+ * A server and a client on `stack`, connected `via` one of TRANSPORTS; `onServer(s, events)` runs
+ * on the server's socket. With the in-memory pair there is no server (`srv` is null).
+ */
 async function pair(
   stack,
   trace,
+  via,
   { server = {}, client = {}, serverRead = false, onServer = () => {} } = {},
 ) {
   trace.server = [];
   trace.client = [];
   let serverClosed;
+  const onSecure = (s) => {
+    serverClosed = watch(s, trace.server, { read: serverRead });
+    onServer(s, trace.server);
+  };
+  if (via === 'an in-memory pair') {
+    const [a, b] = memoryPair();
+    const [c, s] = await Promise.all([
+      stack.upgrade(a, { mode: 'client', ...client }),
+      stack.upgrade(b, { mode: 'server', ...server }),
+    ]);
+    onSecure(s);
+    return { srv: null, c, s, serverClosed: () => serverClosed };
+  }
   let gotSocket;
   const socketArrived = new Promise((r) => {
     gotSocket = r;
   });
   const { server: srv, port } = await stack.createServer(server, (s) => {
-    serverClosed = watch(s, trace.server, { read: serverRead });
-    onServer(s, trace.server);
+    onSecure(s);
     gotSocket(s);
   });
-  const c = await stack.connect(port, client);
+  const c =
+    via === 'tcp'
+      ? await stack.connect(port, client)
+      : await stack.upgrade(await rawConnect(port), { mode: 'client', ...client });
   const s = await bounded(socketArrived, 5000, "the server's socket");
   return { srv, port, c, s, serverClosed: () => serverClosed };
 }
@@ -55,67 +102,67 @@ async function finish(trace, p, clientClosed, ms = 5000) {
     p.c.destroy();
     p.s.destroy();
   }
-  await closeServer(trace, p.srv);
+  if (p.srv) await closeServer(trace, p.srv);
 }
 
 export const scenarios = {
   // -- who ends, and whether anyone reads --
-  async 'server end()s, never reads; the client reads'(stack, trace) {
-    const p = await pair(stack, trace, { onServer: (s) => s.end('x') });
+  async 'server end()s, never reads; the client reads'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { onServer: (s) => s.end('x') });
     await finish(trace, p, watch(p.c, trace.client, { read: true }));
   },
 
-  async 'client end()s, never reads'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'client end()s, never reads'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     p.c.end('hello');
     await finish(trace, p, closed);
   },
 
-  async 'write-only server (a greeting), the client reads it and destroy()s'(stack, trace) {
-    const p = await pair(stack, trace, { onServer: (s) => s.write('welcome\n') });
+  async 'write-only server (a greeting), the client reads it and destroy()s'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { onServer: (s) => s.write('welcome\n') });
     const closed = watch(p.c, trace.client);
     await bounded(new Promise((r) => p.c.once('data', r)), 5000, 'greeting');
     p.c.destroy();
     await finish(trace, p, closed);
   },
 
-  async 'write-only server, the client end()s'(stack, trace) {
-    const p = await pair(stack, trace, { onServer: (s) => s.write('welcome\n') });
+  async 'write-only server, the client end()s'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { onServer: (s) => s.write('welcome\n') });
     const closed = watch(p.c, trace.client, { read: true });
     p.c.end();
     await finish(trace, p, closed);
   },
 
-  async 'client destroy()s after the handshake; the server reads'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'client destroy()s after the handshake; the server reads'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     await sleep(50); // the server's TLS 1.3 session tickets have arrived and were read
     p.c.destroy();
     await finish(trace, p, closed);
   },
 
-  async 'client destroy()s as soon as the server has its socket'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'client destroy()s as soon as the server has its socket'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     p.c.destroy();
     await finish(trace, p, closed);
   },
 
-  async 'server destroy()s after the handshake; the client reads'(stack, trace) {
-    const p = await pair(stack, trace, { onServer: (s) => setTimeout(() => s.destroy(), 20) });
+  async 'server destroy()s after the handshake; the client reads'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { onServer: (s) => setTimeout(() => s.destroy(), 20) });
     await finish(trace, p, watch(p.c, trace.client, { read: true }));
   },
 
-  async 'both read; the client end()s: close_notify both ways'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'both read; the client end()s: close_notify both ways'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client, { read: true });
     p.c.end('bye');
     await finish(trace, p, closed);
   },
 
-  async 'allowHalfOpen: the client end()s, the server replies after its end'(stack, trace) {
-    const p = await pair(stack, trace, {
+  async 'allowHalfOpen: the client end()s, the server replies after its end'(stack, trace, via) {
+    const p = await pair(stack, trace, via, {
       server: { allowHalfOpen: true },
       client: { allowHalfOpen: true },
       serverRead: true,
@@ -126,8 +173,8 @@ export const scenarios = {
     await finish(trace, p, closed);
   },
 
-  async 'allowHalfOpen on the server only: the client end()s and reads'(stack, trace) {
-    const p = await pair(stack, trace, {
+  async 'allowHalfOpen on the server only: the client end()s and reads'(stack, trace, via) {
+    const p = await pair(stack, trace, via, {
       server: { allowHalfOpen: true },
       serverRead: true,
       onServer: (s) => s.on('end', () => setTimeout(() => s.end('late'), 20)),
@@ -138,8 +185,8 @@ export const scenarios = {
   },
 
   // -- writers whose peer goes away --
-  async 'the client writes 50 x 64 KiB; the server destroy()s at the first chunk'(stack, trace) {
-    const p = await pair(stack, trace, { onServer: (s) => s.once('data', () => s.destroy()) });
+  async 'the client writes 50 x 64 KiB; the server destroy()s at the first chunk'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { onServer: (s) => s.once('data', () => s.destroy()) });
     const closed = watch(p.c, trace.client);
     p.c.write('trigger');
     const chunk = Buffer.alloc(64 * 1024, 1);
@@ -147,8 +194,8 @@ export const scenarios = {
     await finish(trace, p, closed, 10_000);
   },
 
-  async 'destroy() with a write in flight (the peer does not read)'(stack, trace) {
-    const p = await pair(stack, trace, { onServer: (s) => s.pause() });
+  async 'destroy() with a write in flight (the peer does not read)'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { onServer: (s) => s.pause() });
     const closed = watch(p.c, trace.client);
     p.c.write(Buffer.alloc(8 * MiB, 2));
     await sleep(50);
@@ -280,8 +327,8 @@ export const scenarios = {
   },
 
   // -- the server's close() --
-  async 'server.close() with an idle client: the callback waits for it'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'server.close() with an idle client: the callback waits for it'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     const order = [];
     trace.order = order;
@@ -300,8 +347,8 @@ export const scenarios = {
   },
 
   // -- timeouts --
-  async "setTimeout(): 'timeout' after each idle period"(stack, trace) {
-    const p = await pair(stack, trace, {
+  async "setTimeout(): 'timeout' after each idle period"(stack, trace, via) {
+    const p = await pair(stack, trace, via, {
       serverRead: true,
       onServer: (s) => {
         let n = 0;
@@ -319,16 +366,16 @@ export const scenarios = {
   },
 
   // -- misuse of a socket --
-  async 'write() after end()'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'write() after end()'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     p.c.end();
     p.c.write('late', (err) => trace.client.push(`write callback ${err?.code}`));
     await finish(trace, p, closed);
   },
 
-  async 'end() after destroy()'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'end() after destroy()'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     await sleep(50);
     p.c.destroy();
@@ -337,10 +384,10 @@ export const scenarios = {
   },
 
   // -- flow control and volume --
-  async 'backpressure: the server writes 8 MiB to a paused client, which resumes'(stack, trace) {
+  async 'backpressure: the server writes 8 MiB to a paused client, which resumes'(stack, trace, via) {
     let drains = 0;
     let falses = 0;
-    const p = await pair(stack, trace, {
+    const p = await pair(stack, trace, via, {
       onServer: (s) => {
         const chunk = Buffer.alloc(64 * 1024, 7);
         let left = 128;
@@ -370,8 +417,8 @@ export const scenarios = {
     trace.flow = `write() false then 'drain': ${falses > 0 && drains === falses}`;
   },
 
-  async 'cork(), three writes, uncork()'(stack, trace) {
-    const p = await pair(stack, trace, {
+  async 'cork(), three writes, uncork()'(stack, trace, via) {
+    const p = await pair(stack, trace, via, {
       onServer: (s) => {
         s.cork();
         s.write('a');
@@ -384,8 +431,8 @@ export const scenarios = {
     await finish(trace, p, watch(p.c, trace.client, { read: true }));
   },
 
-  async 'one 100 MB write'(stack, trace) {
-    const p = await pair(stack, trace, { serverRead: true });
+  async 'one 100 MB write'(stack, trace, via) {
+    const p = await pair(stack, trace, via, { serverRead: true });
     const closed = watch(p.c, trace.client);
     p.c.end(Buffer.alloc(100 * 1000 * 1000, 9));
     await finish(trace, p, closed, 30_000);

@@ -18,6 +18,11 @@ export function memoryPair() {
         other().push(null);
         cb();
       },
+      // as a socket's close: the other end reads the end of the stream
+      destroy(err, cb) {
+        other().push(null);
+        cb(err);
+      },
     });
   const a = end(() => b);
   const b = end(() => a);
