@@ -43,7 +43,7 @@ function listenerOptions(o: { handshakeTimeout?: number; allowHalfOpen?: boolean
   return r;
 }
 
-/** @internal A TlsServer for a Node server's options; the Config made for it is freed (the context keeps it). */
+/** @internal A TlsServer for a Node server's options. */
 export function tlsServerFor(
   options: Record<string, unknown> & {
     handshakeTimeout?: number;
@@ -52,11 +52,14 @@ export function tlsServerFor(
   },
   alpn: string[],
 ): TlsServer {
+  // the Config lives as long as the server: its accepted sockets read their verification policy
+  // (for `authorized`) from it, as with a TlsServer made from Config options
   const { config, owned } = nodeConfig(options, 'server', alpn);
   try {
     return new TlsServer({ config, ...listenerOptions(options) });
-  } finally {
+  } catch (err) {
     if (owned) config.free();
+    throw err;
   }
 }
 

@@ -44,7 +44,8 @@ export interface NodeTlsOptions {
   requestCert?: boolean;
   /**
    * Client: `false` accepts any server certificate (no chain, name or time check). Server with
-   * `requestCert`: `false` accepts a client without a certificate or with an invalid one.
+   * `requestCert`: `false` accepts a client without a certificate (`authorized` false); one
+   * whose certificate does not verify is still refused (node:tls accepts it, unauthorized).
    */
   rejectUnauthorized?: boolean;
 }
@@ -271,10 +272,11 @@ export function configOptionsFromNode(
   }
   if (boolOpt(o, 'requestCert') === true) {
     // as node:tls: a server that asks for a certificate refuses a missing or invalid one unless
-    // rejectUnauthorized is false; then it accepts both (socket.authorized tells them apart)
+    // rejectUnauthorized is false. Then node:tls accepts both (socket.authorized tells them apart);
+    // libtls accepts a missing one (authorized: false) and still refuses one it cannot verify: an
+    // unverified chain could not be told from a good one (authorized needs libtls's verdict)
     if (reject === false) {
       c.verifyClient = 'optional';
-      c.insecure = { noVerifyCert: true };
     } else {
       c.verifyClient = true;
     }

@@ -4,6 +4,7 @@
 // the fd transport is attached when the TCP connection is up. No proxy stream sits in between.
 import { closeSync } from 'node:fs';
 import net from 'node:net';
+import type { Config } from './config.js';
 import type { ConfigLike } from './net.js';
 import { TlsServer } from './net.js';
 import { type NodeTlsOptions, nodeConfig } from './node-options.js';
@@ -188,17 +189,20 @@ export function connect(...args: unknown[]): TlsSocket {
         : 'localhost';
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
     fail('signal', 'an AbortSignal', o.signal);
+  if (onSocket && !(o.socket instanceof net.Socket)) fail('socket', 'a net.Socket', o.socket);
   const { config, owned } = nodeConfig(o as Record<string, unknown>, 'client');
   let ctx: Tls;
   try {
     ctx = client(config);
-  } finally {
+  } catch (err) {
     if (owned) config.free();
+    throw err;
   }
-  if (o.socket !== undefined && o.socket !== null) {
-    if (!(o.socket instanceof net.Socket)) fail('socket', 'a net.Socket', o.socket);
+  // a Config made here lives as long as the socket (its policy decides `authorized`)
+  const ownedList = owned ? [config] : [];
+  if (o.socket) {
     if (!o.socket.connecting && o.socket.bytesRead > 0) {
-      return overStream(o.socket, ctx, servername, o, cb);
+      return overStream(o.socket, ctx, ownedList, servername, o, cb);
     }
   }
   const netOptions: net.NetConnectOpts =
@@ -220,6 +224,7 @@ export function connect(...args: unknown[]): TlsSocket {
   const socket = new TlsSocket({
     context: ctx,
     transport,
+    owned: ownedList,
     addresses,
     allowHalfOpen: o.allowHalfOpen === true,
     mode: 'client',
@@ -273,6 +278,7 @@ export function connect(...args: unknown[]): TlsSocket {
 function overStream(
   raw: net.Socket,
   ctx: Tls,
+  owned: Config[],
   servername: string,
   o: ConnectionOptions,
   cb: Listener | undefined,
@@ -284,11 +290,13 @@ function overStream(
     streamMode(ctx);
   } catch (err) {
     ctx.free();
+    for (const c of owned) c.free();
     throw err;
   }
   const socket = new TlsSocket({
     context: ctx,
     transport: t,
+    owned,
     addresses: {
       remoteAddress: raw.remoteAddress,
       remotePort: raw.remotePort,
@@ -341,8 +349,9 @@ export function createServer(
       },
       listener,
     );
-  } finally {
+  } catch (err) {
     if (owned) config.free();
+    throw err;
   }
 }
 
