@@ -600,6 +600,18 @@ static napi_value fd_set_nodelay(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
+/* fdResetOnClose(fd): SO_LINGER with a zero timeout, so that close() sends a RST (resetAndDestroy) */
+static napi_value fd_reset_on_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  struct linger l = {.l_onoff = 1, .l_linger = 0};
+  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) != 0 && errno != EOPNOTSUPP &&
+      errno != ENOPROTOOPT)
+    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
+  return lt_undefined(env);
+}
+
 /* fdSetKeepAlive(fd, on, idleSeconds) */
 static napi_value fd_set_keepalive(napi_env env, napi_callback_info info) {
   ARGS(3);
@@ -654,6 +666,7 @@ static napi_value init(napi_env env, napi_value exports) {
       EXPORT_FN("fdShutdown", fd_shutdown),
       EXPORT_FN("fdSetNoDelay", fd_set_nodelay),
       EXPORT_FN("fdSetKeepAlive", fd_set_keepalive),
+      EXPORT_FN("fdResetOnClose", fd_reset_on_close),
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns));
 

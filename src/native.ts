@@ -36,6 +36,7 @@ export interface Native {
   fdShutdown(fd: number): void;
   fdSetNoDelay(fd: number, on: boolean): void;
   fdSetKeepAlive(fd: number, on: boolean, idleSeconds: number): void;
+  fdResetOnClose(fd: number): void;
 
   configNew(): ConfigHandle;
   configFree(c: ConfigHandle): void;

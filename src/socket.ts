@@ -751,8 +751,12 @@ export class TlsSocket extends Duplex {
     return unsupported('connect');
   }
 
-  /** As net.Socket's: destroys the socket (libtls has no abortive close: the TCP close is a FIN). */
+  /**
+   * As net.Socket's: closes the connection with a TCP reset (no close_notify), then destroys the
+   * socket. Over `upgrade()`, the stream's own `resetAndDestroy()` where it has one.
+   */
   resetAndDestroy(): this {
+    if (!this.destroyed) this.#t.resetOnClose();
     return this.destroy();
   }
 

@@ -27,6 +27,8 @@ export interface Transport {
   unref(): void;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, initialDelayMs: number): void;
+  /** Makes `close()` abortive: the peer gets a TCP reset (where the transport has one). */
+  resetOnClose(): void;
 }
 
 /**
@@ -170,6 +172,10 @@ export class FdTransport implements Transport {
   setKeepAlive(on: boolean, initialDelayMs: number): void {
     if (!this.#closed) native.fdSetKeepAlive(this.fd, on, Math.floor(initialDelayMs / 1000));
   }
+
+  resetOnClose(): void {
+    if (!this.#closed) native.fdResetOnClose(this.fd);
+  }
 }
 
 /** High-water mark of ciphertext queued from the stream before it is paused. */
@@ -192,6 +198,7 @@ export class StreamTransport implements Transport {
   readonly #onReadable = new Waiters();
   readonly #onWritable = new Waiters();
   #closed = false;
+  #reset = false; // close() resets the stream (resetAndDestroy) instead of destroying it
   readonly #onData = (chunk: Buffer | string): void => {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (b.length === 0) return;
@@ -329,7 +336,13 @@ export class StreamTransport implements Transport {
     // keep an error listener: an error after we let go must not become an uncaught exception
     s.off('error', this.#onError);
     s.on('error', () => {});
-    s.destroy();
+    const reset = (s as Partial<{ resetAndDestroy(): void }>).resetAndDestroy;
+    if (this.#reset && typeof reset === 'function') reset.call(s);
+    else s.destroy();
+  }
+
+  resetOnClose(): void {
+    this.#reset = true;
   }
 
   ref(): void {

@@ -14,6 +14,7 @@ import {
   L,
   openFds,
   pairHandshake,
+  pem,
   pki,
   root,
   runNodeScript,
@@ -189,6 +190,46 @@ console.log(JSON.stringify({ collected, serverClosed, back, base, now: fds() }))
     assert.equal(out.serverClosed, true, "the server saw the client's fd close");
     assert.equal(out.back, true, `fds ${out.base} -> ${out.now}`);
   });
+});
+
+describe('resetAndDestroy()', () => {
+  // node:tls's own TLSSocket throws ERR_INVALID_HANDLE_TYPE here (its handle is not a TCP one):
+  // the reference is a net.Socket's resetAndDestroy()
+  test(
+    'sends a TCP reset: a node:tls server sees ECONNRESET, over connect() and over upgrade() on a net.Socket',
+    T,
+    async () => {
+      const { default: tls } = await import('node:tls');
+      const { default: net } = await import('node:net');
+      const seen = [];
+      const srv = tls.createServer({ cert: pem('server.crt'), key: pem('server.key') }, (s) => {
+        s.on('error', (e) => seen.push(e.code));
+        s.resume();
+      });
+      await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+      const port = srv.address().port;
+      const fds0 = openFds();
+      try {
+        const config = clientConfig();
+        const a = await L.connect({ host: '127.0.0.1', port, servername: 'localhost', config });
+        const raw = net.connect({ host: '127.0.0.1', port });
+        await new Promise((r) => raw.once('connect', r));
+        const b = await L.upgrade(raw, { mode: 'client', servername: 'localhost', config });
+        for (const c of [a, b]) {
+          await new Promise((r) => setTimeout(r, 30)); // the session tickets were read
+          const closed = new Promise((r) => c.once('close', r));
+          assert.equal(c.resetAndDestroy(), c);
+          await closed;
+        }
+        assert.ok(await waitFor(() => seen.length === 2, 3000), `server errors: ${seen}`);
+        assert.deepEqual(seen, ['ECONNRESET', 'ECONNRESET']);
+        config.free();
+        assert.ok(await waitFor(() => openFds() === fds0, 2000), `fds ${fds0} -> ${openFds()}`);
+      } finally {
+        await new Promise((r) => srv.close(r));
+      }
+    },
+  );
 });
 
 describe("an exception in a 'data' listener", () => {

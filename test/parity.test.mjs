@@ -31,15 +31,23 @@ async function run(name, stack, via) {
 describe('parity with node:tls: the same program, the same trace', () => {
   const cases = Object.keys(scenarios).map((name) => [name, 'tcp']);
   for (const via of TRANSPORTS.slice(1)) {
-    for (const name of OVER_EVERY_TRANSPORT) cases.push([name, via]);
+    for (const name of OVER_EVERY_TRANSPORT) {
+      // the 50 x 64 KiB writer meets a reset: over TCP only
+      if (via === 'an in-memory pair' && name.includes('50 x 64 KiB')) continue;
+      cases.push([name, via]);
+    }
   }
   for (const [name, via] of cases) {
     test(via === 'tcp' ? name : `${name} (${via})`, { timeout: 60_000 }, async (t) => {
-      const expected = await run(name, nodeStack, via);
+      // node:tls over an in-memory Duplex never closes its sockets (see parity/allowed.mjs): the
+      // reference there is node:tls over TCP
+      const expected = await run(name, nodeStack, via === 'an in-memory pair' ? 'tcp' : via);
       const actual = await run(name, libtlsStack, via);
+      if (via === 'an in-memory pair') delete expected.serverClose; // no server there
       t.diagnostic(`node:tls ${JSON.stringify(expected)}`);
       if (process.env.PARITY_VERBOSE) t.diagnostic(`libtls   ${JSON.stringify(actual)}`);
       assert.equal(expected.leftOpen, 'nothing', 'node:tls itself left something open');
+      assert.equal(expected.hang, undefined, 'the scenario hangs on node:tls itself');
       assert.deepEqual(normalize(name, actual), expected);
     });
   }

@@ -5,25 +5,42 @@ import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { L, pem, pki } from '../helpers.mjs';
 
-/** An in-memory Duplex pair: what one side writes, the other reads. */
+/**
+ * An in-memory Duplex pair: what one end writes, the other reads. A write completes once the other
+ * end has room for it (backpressure, as a socket's buffers give); end() is the other end's end of
+ * stream, and so is destroy() (a socket's close).
+ */
 export function memoryPair() {
-  const end = (other) =>
-    new Duplex({
-      read() {},
+  const end = (other) => {
+    let blocked = null; // the callback of a write the other end had no room for
+    const d = new Duplex({
+      read() {
+        const cb = other().unblock();
+        cb?.();
+      },
       write(chunk, _encoding, cb) {
-        other().push(chunk);
-        cb();
+        if (other().push(chunk)) cb();
+        else blocked = cb;
       },
       final(cb) {
         other().push(null);
         cb();
       },
-      // as a socket's close: the other end reads the end of the stream
       destroy(err, cb) {
         other().push(null);
+        const w = blocked;
+        blocked = null;
+        w?.();
         cb(err);
       },
     });
+    d.unblock = () => {
+      const cb = blocked;
+      blocked = null;
+      return cb;
+    };
+    return d;
+  };
   const a = end(() => b);
   const b = end(() => a);
   return [a, b];
