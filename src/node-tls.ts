@@ -65,6 +65,7 @@ class PendingTransport implements Transport {
   #inner: Transport | null = null;
   #tcp: net.Socket | null;
   #closed = false;
+  #reset = false;
 
   constructor(tcp: net.Socket) {
     this.#tcp = tcp;
@@ -73,6 +74,7 @@ class PendingTransport implements Transport {
   attach(inner: Transport): void {
     this.#inner = inner;
     this.#tcp = null;
+    if (this.#reset) inner.resetOnClose();
   }
 
   get writeBatchMax(): number {
@@ -94,7 +96,9 @@ class PendingTransport implements Transport {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#tcp?.destroy();
+    // still connecting: a reset asked for is net.Socket's own
+    if (this.#reset) this.#tcp?.resetAndDestroy();
+    else this.#tcp?.destroy();
     this.#tcp = null;
     this.#inner?.close();
   }
@@ -117,6 +121,11 @@ class PendingTransport implements Transport {
   setKeepAlive(on: boolean, initialDelayMs: number): void {
     this.#inner?.setKeepAlive(on, initialDelayMs);
     this.#tcp?.setKeepAlive(on, initialDelayMs);
+  }
+
+  resetOnClose(): void {
+    if (this.#inner !== null) this.#inner.resetOnClose();
+    else this.#reset = true;
   }
 }
 
