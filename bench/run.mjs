@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: this package against node:tls and against libtls called from C (issue 5).
+// `npm run bench`: this package against node:tls and against libtls called from C.
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--only s1,s2] [--contenders a,b] [--out NAME] [--cpu-prof]
 //
@@ -79,7 +79,7 @@ function parseArgs(argv) {
 }
 
 /**
- * The scenarios of issue 5. `measure`: which side prints the result ('server', 'client', or
+ * The scenarios (bench/README.md). `measure`: which side prints the result ('server', 'client', or
  * 'report': the server, asked once the client is done). `better`: which way is good. `group`:
  * scenarios whose runs interleave within each round (a target compares them with each other).
  */
@@ -678,7 +678,7 @@ function printReport(summary, ratios, targets, scs, contenders) {
       );
     }
   }
-  w('\n=== Targets (issue 5) ===\n');
+  w('\n=== Targets ===\n');
   for (const t of targets) {
     const frac = t.kind === 'fraction';
     const r = t.ratio === null ? '-' : frac ? pct(t.ratio) : `${t.ratio.toFixed(2)}x`;

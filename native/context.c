@@ -1,7 +1,7 @@
 /*
  * struct tls: one JavaScript function per tls_* call on a context.
  *
- * Guards (each would crash or leak in plain libtls, see DESIGN.md):
+ * Guards (each would crash or leak in plain libtls, each has a test in test/traps.test.mjs):
  *  - every call on a freed context throws; a context in use by its own transport callback refuses
  *    calls that would free or reconfigure it;
  *  - handshake/read/write/close need a connection (SSL_* on a NULL connection crashes);

@@ -131,22 +131,28 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   ARGS(3);
   int fd;
   bool owns = false;
+  napi_valuetype ot, t;
   TRY(lt_get_fd(env, argv[0], &fd));
-  napi_valuetype ot;
-  NAPI_CALL(env, napi_typeof(env, argv[2], &ot));
-  if (ot == napi_boolean)
-    NAPI_CALL(env, napi_get_value_bool(env, argv[2], &owns));
-  napi_valuetype t;
-  NAPI_CALL(env, napi_typeof(env, argv[1], &t));
-  if (t != napi_function) {
+  if (napi_typeof(env, argv[2], &ot) == napi_ok && ot == napi_boolean &&
+      napi_get_value_bool(env, argv[2], &owns) != napi_ok)
+    owns = false;
+  /* from here on, a failure closes an owned fd: the caller handed it over */
+  uv_loop_t *loop;
+  lt_poll *p = NULL;
+  napi_status st = napi_typeof(env, argv[1], &t);
+  if (st == napi_ok && t != napi_function) {
     napi_throw_type_error(env, NULL, "callback must be a function");
+  } else if (st == napi_ok && (st = napi_get_uv_event_loop(env, &loop)) == napi_ok &&
+             (p = calloc(1, sizeof(*p))) == NULL) {
+    lt_throw_tls_errno(env, "poll", "out of memory", ENOMEM);
+  }
+  if (p == NULL) {
+    if (st != napi_ok)
+      lt_throw_status(env, st, "pollNew");
+    if (owns)
+      close(fd);
     return NULL;
   }
-  uv_loop_t *loop;
-  NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
-  lt_poll *p = calloc(1, sizeof(*p));
-  if (p == NULL)
-    return lt_throw_tls_errno(env, "poll", "out of memory", ENOMEM);
   int rc = uv_poll_init(loop, &p->handle, fd);
   if (rc != 0) {
     free(p);
@@ -161,7 +167,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
   p->env = env;
   p->owned_fd = owns ? fd : -1;
   napi_value obj, name;
-  napi_status st = napi_create_object(env, &obj);
+  st = napi_create_object(env, &obj);
   if (st == napi_ok)
     st = napi_create_string_utf8(env, "libtls.poll", NAPI_AUTO_LENGTH, &name);
   if (st == napi_ok)
@@ -199,8 +205,9 @@ static napi_value poll_start(napi_env env, napi_callback_info info) {
   if (!p->active) {
     uint32_t n;
     NAPI_CALL(env, napi_reference_ref(env, p->self, &n));
-    NAPI_CALL(env, napi_reference_ref(env, p->callback, &n));
+    /* active from here, so that deactivate() undoes the first ref if the second fails */
     p->active = true;
+    NAPI_CALL(env, napi_reference_ref(env, p->callback, &n));
   }
   return lt_undefined(env);
 }

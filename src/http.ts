@@ -5,7 +5,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Config, type ConfigOptions } from './config.js';
 import { TlsListener } from './listener.js';
-import { type ConfigLike, connect, TlsServer } from './net.js';
+import { type ConfigLike, connect, type ServerOptions, TlsServer } from './net.js';
 import { type NodeTlsOptions, nodeConfig } from './node-options.js';
 import { fail } from './validate.js';
 
@@ -28,30 +28,25 @@ export interface HttpsServerOptions extends NodeTlsOptions, http.ServerOptions {
   /** Milliseconds a client has to complete its handshake; default 10,000; 0: no limit. */
   handshakeTimeout?: number;
   allowHalfOpen?: boolean;
+  /** A TCP close without close_notify is an error (`ERR_TLS_TRUNCATED`): see `ConnectOptions`. */
+  strictClose?: boolean;
 }
 
+/** What a Node server passes on to its TlsServer besides the Config. */
+type ListenerOptions = Pick<ServerOptions, 'handshakeTimeout' | 'allowHalfOpen' | 'noDelay' | 'strictClose'>;
+
 /** The TlsServer options in `o` besides the Config. */
-function listenerOptions(o: { handshakeTimeout?: number; allowHalfOpen?: boolean; noDelay?: boolean }): {
-  handshakeTimeout?: number;
-  allowHalfOpen?: boolean;
-  noDelay?: boolean;
-} {
-  const r: { handshakeTimeout?: number; allowHalfOpen?: boolean; noDelay?: boolean } = {};
+function listenerOptions(o: ListenerOptions): ListenerOptions {
+  const r: ListenerOptions = {};
   if (o.handshakeTimeout !== undefined) r.handshakeTimeout = o.handshakeTimeout;
   if (o.allowHalfOpen !== undefined) r.allowHalfOpen = o.allowHalfOpen;
   if (o.noDelay !== undefined) r.noDelay = o.noDelay;
+  if (o.strictClose !== undefined) r.strictClose = o.strictClose;
   return r;
 }
 
 /** @internal A TlsServer for a Node server's options. */
-export function tlsServerFor(
-  options: Record<string, unknown> & {
-    handshakeTimeout?: number;
-    allowHalfOpen?: boolean;
-    noDelay?: boolean;
-  },
-  alpn: string[],
-): TlsServer {
+export function tlsServerFor(options: Record<string, unknown> & ListenerOptions, alpn: string[]): TlsServer {
   // the Config lives as long as the server: its accepted sockets read their verification policy
   // (for `authorized`) from it, as with a TlsServer made from Config options
   const { config, owned } = nodeConfig(options, 'server', alpn);

@@ -21,6 +21,8 @@ export interface Http2ServerOptions extends NodeTlsOptions, http2.ServerOptions 
   /** Milliseconds a client has to complete its handshake; default 10,000; 0: no limit. */
   handshakeTimeout?: number;
   allowHTTP1?: boolean;
+  /** A TCP close without close_notify is an error (`ERR_TLS_TRUNCATED`): see `ConnectOptions`. */
+  strictClose?: boolean;
 }
 
 type Http2Base = new (options: http2.ServerOptions) => http2.Http2Server;

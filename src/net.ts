@@ -337,6 +337,11 @@ export class TlsServer extends EventEmitter {
     if (!this.#net.listening) {
       // net.Server's own error, from net.Server itself
       this.#net.close((err) => {
+        if (this.#closing) {
+          // a close() in progress: called back with the error once that one is done, as net.Server
+          if (callback) this.once('close', () => callback(err));
+          return;
+        }
         process.nextTick(() => {
           this.emit('close');
           callback?.(err);

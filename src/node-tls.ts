@@ -2,7 +2,6 @@
 // tls.connect() does: the socket exists before TCP connects, with the libtls context made up front;
 // writes made meanwhile wait in the socket until the handshake is done (as a TLSSocket's do), and
 // the fd transport is attached when the TCP connection is up. No proxy stream sits in between.
-import { closeSync } from 'node:fs';
 import net from 'node:net';
 import type { Config } from './config.js';
 import type { ConfigLike } from './net.js';
@@ -48,6 +47,8 @@ export interface ConnectionOptions extends NodeTlsOptions {
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
   allowHalfOpen?: boolean;
+  /** A TCP close without close_notify is an error (`ERR_TLS_TRUNCATED`), not `'end'`. */
+  strictClose?: boolean;
   signal?: AbortSignal;
   /**
    * As node:tls: run TLS on this socket (STARTTLS after a plaintext exchange) instead of
@@ -236,6 +237,7 @@ export function connect(...args: unknown[]): TlsSocket {
     owned: ownedList,
     addresses,
     allowHalfOpen: o.allowHalfOpen === true,
+    strictClose: o.strictClose === true,
     mode: 'client',
   });
   markConnecting(socket, tcp.connecting);
@@ -262,16 +264,18 @@ export function connect(...args: unknown[]): TlsSocket {
       localAddress: tcp.localAddress,
       localPort: tcp.localPort,
     });
-    let fd = -1;
+    let fdTransport: FdTransport | undefined;
     try {
-      fd = takeFd(tcp);
-      connectFdTransport(ctx, fd, servername);
+      // the transport owns the fd from here on, even if what follows throws
+      fdTransport = new FdTransport(takeFd(tcp));
+      connectFdTransport(ctx, fdTransport.fd, servername);
     } catch (err) {
-      if (fd >= 0) closeSync(fd);
+      tcp.destroy(); // takeFd() fails (EMFILE, ...) before it destroys the TCP socket
+      fdTransport?.close();
       socket.destroy(err as Error);
       return;
     }
-    transport.attach(new FdTransport(fd));
+    transport.attach(fdTransport);
     const wasConnecting = socket.connecting;
     markConnecting(socket, false);
     if (wasConnecting) socket.emit('connect');
@@ -314,6 +318,7 @@ function overStream(
       localPort: raw.localPort,
     },
     allowHalfOpen: o.allowHalfOpen === true,
+    strictClose: o.strictClose === true,
     mode: 'client',
   });
   if (cb) socket.once('secureConnect', cb as () => void);
@@ -332,6 +337,8 @@ export interface TlsOptions extends NodeTlsOptions {
   handshakeTimeout?: number;
   allowHalfOpen?: boolean;
   noDelay?: boolean;
+  /** A TCP close without close_notify is an error (`ERR_TLS_TRUNCATED`) on every connection. */
+  strictClose?: boolean;
 }
 
 /** As `tls.createServer()`: a TlsServer; `secureConnectionListener` gets each TlsSocket. */
@@ -355,6 +362,7 @@ export function createServer(
         ...(opts.handshakeTimeout !== undefined ? { handshakeTimeout: opts.handshakeTimeout } : {}),
         ...(opts.allowHalfOpen !== undefined ? { allowHalfOpen: opts.allowHalfOpen } : {}),
         ...(opts.noDelay !== undefined ? { noDelay: opts.noDelay } : {}),
+        ...(opts.strictClose !== undefined ? { strictClose: opts.strictClose } : {}),
       },
       listener,
     );

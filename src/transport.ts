@@ -1,4 +1,4 @@
-// The two ways ciphertext moves under a TlsSocket (DESIGN.md "Two transports"):
+// The two ways ciphertext moves under a TlsSocket (docs/parity.md has how each behaves):
 //  - FdTransport: libtls reads and writes a non-blocking socket itself; a uv_poll_t wakes us
 //    when libtls's WANT_POLLIN / WANT_POLLOUT can make progress. No JavaScript sees ciphertext.
 //  - StreamTransport: libtls's callback transport over any Duplex; inbound bytes are queued from

@@ -1,4 +1,4 @@
-// The `Config` class of API.md: every setter on its success path (returns `this`, and where the
+// The `Config` class: every setter on its success path (returns `this`, and where the
 // effect shows in a handshake, the handshake proves it) and on its failure path (TlsError with the
 // libtls function as `.op`, or TypeError/RangeError before anything reaches C); the options object;
 // the statics; free()/dispose; and the error-text traps of tls_config_error().
@@ -1285,7 +1285,7 @@ describe('the options object', () => {
     c.free();
   });
 
-  // Every key of API.md's list, with a value its setter refuses: the error proves the mapping.
+  // Every key of `ConfigOptions`, with a value its setter refuses: the error proves the mapping.
   const badValues = [
     ['ca', 42, TypeError, /^ca must be a string or a Uint8Array/],
     [
@@ -1351,7 +1351,7 @@ describe('the options object', () => {
       throwsTls(() => new Config({ sessionFd: a }), 'tls_config_set_session_fd', /not a regular file/),
     ));
 
-  test('every key of API.md is accepted with a good value', () => {
+  test('every key of ConfigOptions is accepted with a good value', () => {
     const fd = sessionFile();
     try {
       const c = new Config({

@@ -1,4 +1,4 @@
-// Hostile peers against the Node.js layer (issue 6): junk, malformed and truncated records, floods
+// Hostile peers against the Node.js layer: junk, malformed and truncated records, floods
 // of empty records and warning alerts, tampering by a man in the middle, renegotiation, dropped
 // connections, slowloris, and certificates built to fool name matching or verification. Each case
 // is bounded in time and asserts the exact outcome: the TlsError and its libtls/OpenSSL reason, the
@@ -44,7 +44,7 @@ import {
   waitFor,
   within,
 } from './helpers.mjs';
-import { nextClientSeq, open, seal, startProxy, tls12Keys } from './mitm.mjs';
+import { keylogClient, nextClientSeq, open, seal, startProxy } from './mitm.mjs';
 
 const T = { timeout: 15_000 };
 const noop = () => {};
@@ -262,25 +262,9 @@ async function makeLeaf(dir, name, subject, exts) {
  */
 async function tls12ViaProxy(server, hooks) {
   const p = await startProxy(server.port, hooks);
-  let master = null;
-  const c = tls.connect({
-    port: p.port,
-    host: '127.0.0.1',
-    servername: 'localhost',
-    ca: pem('ca.crt'),
-    maxVersion: 'TLSv1.2',
-    ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
-  });
-  c.on('keylog', (line) => {
-    const m = /^CLIENT_RANDOM (\S+) (\S+)/.exec(String(line));
-    if (m) master = Buffer.from(m[2], 'hex');
-  });
-  c.on('error', noop);
-  await within(once(c, 'secureConnect'), 5000, 'node:tls through the proxy');
-  assert.equal(c.getProtocol(), 'TLSv1.2');
-  assert.ok(master, 'keylog gave the master secret');
+  const { c, keys } = await keylogClient(p);
   await waitFor(() => server.sockets.length === 1, 3000);
-  return { c, p, keys: tls12Keys(master, p.clientRandom, p.serverRandom), rec: server.sockets[0] };
+  return { c, p, keys, rec: server.sockets[0] };
 }
 
 /** The server's last encrypted record, opened with the server's keys. */

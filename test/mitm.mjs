@@ -4,7 +4,8 @@
 // the parity scenarios.
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import net from 'node:net';
-import { listen } from './helpers.mjs';
+import tls from 'node:tls';
+import { listen, pem, within } from './helpers.mjs';
 
 const noop = () => {};
 
@@ -154,3 +155,30 @@ export async function startProxy(port, hooks = {}) {
 
 /** The sequence number the next client record would carry (records after the client's CCS). */
 export const nextClientSeq = (p) => p.c2s.next;
+
+/**
+ * A node:tls client (TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256) through the proxy `p`, after its
+ * handshake: { c, keys } with the record keys of both sides, from the client's keylog.
+ */
+export async function keylogClient(p) {
+  let master = null;
+  const c = tls.connect({
+    port: p.port,
+    host: '127.0.0.1',
+    servername: 'localhost',
+    ca: pem('ca.crt'),
+    maxVersion: 'TLSv1.2',
+    ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  });
+  c.on('keylog', (line) => {
+    const m = /^CLIENT_RANDOM (\S+) (\S+)/.exec(String(line));
+    if (m) master = Buffer.from(m[2], 'hex');
+  });
+  c.on('error', noop);
+  await within(new Promise((r) => c.once('secureConnect', r)), 5000, 'node:tls through the proxy');
+  if (c.getProtocol() !== 'TLSv1.2' || master === null) {
+    c.destroy();
+    throw new Error(`no TLS 1.2 keylog through the proxy (${c.getProtocol()})`);
+  }
+  return { c, keys: tls12Keys(master, p.clientRandom, p.serverRandom) };
+}

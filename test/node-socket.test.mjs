@@ -1,5 +1,5 @@
-// The Node.js layer (connect, createServer, TlsSocket) as API.md's "The Node.js layer" and issue 3
-// require it: interop with independent peers both ways, backpressure, leaks over many cycles,
+// The Node.js layer (connect, createServer, TlsSocket), as the README documents it and node:tls programs
+// expect it: interop with independent peers both ways, backpressure, leaks over many cycles,
 // concurrency, handshakeTimeout, errors (verification, truncation, after the handshake),
 // half-close, destroy() at any moment, setTimeout/ref/unref, connection info, connect()'s
 // timeout and AbortSignal, the event loop's delay, and server.close() waiting for connections.

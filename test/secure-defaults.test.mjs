@@ -1,4 +1,4 @@
-// Secure defaults (issue 6): a createServer() given only a certificate and a key offers TLS 1.2 and
+// Secure defaults: a createServer() given only a certificate and a key offers TLS 1.2 and
 // 1.3 only, and only AEAD cipher suites with forward secrecy, whatever libretls's own default list
 // says. Proven from the outside by `sslscan` (parsed: every accepted suite is classified) and by
 // `openssl s_client` offering one weak suite at a time. The scanner is first shown to see weak

@@ -1,6 +1,6 @@
 // ASan: npm run build:asan && LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 node --test test/traps.test.mjs
 //
-// The guards of native/context.c (API.md rules 2, 3, 4, 6 and DESIGN.md "Traps found in libtls"):
+// The guards of native/context.c (the README's "What differs from plain libtls, and why"):
 // each test below drives a scenario that crashes, hangs or leaks with plain libtls. Scenarios that
 // would crash run in a child process, so a regression shows as a failed test (non-zero exit or a
 // signal, with the child's stderr) instead of a dead test runner. Children inherit the environment,
@@ -312,7 +312,7 @@ test('dropping every reference to the server and collecting garbage mid-handshak
       global.gc();
       await new Promise((r) => setImmediate(r));
     }
-    // the accepted context is what keeps the server alive (API.md rule 6)
+    // the accepted context is what keeps the server alive (see the README's guards)
     res.serverAlive = weak.deref() !== undefined && acc.server === weak.deref();
     await finish(acc);
     report(res);

@@ -3,9 +3,8 @@
 // what the servers' close() callbacks said. Sockets watched with `read: true` also record the
 // bytes they received.
 import net from 'node:net';
-import tls from 'node:tls';
 import { pem } from '../helpers.mjs';
-import { nextClientSeq, seal, startProxy, tls12Keys } from '../mitm.mjs';
+import { keylogClient, nextClientSeq, seal, startProxy } from '../mitm.mjs';
 import { memoryPair, rawConnect } from './stacks.mjs';
 import { bounded, until, watch } from './trace.mjs';
 
@@ -41,6 +40,7 @@ export const OVER_EVERY_TRANSPORT = [
   'both read; the client end()s: close_notify both ways',
   'allowHalfOpen: the client end()s, the server replies after its end',
   'allowHalfOpen on the server only: the client end()s and reads',
+  'the client writes 50 x 64 KiB; the server destroy()s at the first chunk',
   'destroy() with a write in flight (the peer does not read)',
   "setTimeout(): 'timeout' after each idle period",
   'write() after end()',
@@ -258,23 +258,9 @@ export const scenarios = {
         ]);
       },
     });
-    let master = null;
-    const c = tls.connect({
-      port: p.port,
-      host: '127.0.0.1',
-      servername: 'localhost',
-      ca: pem('ca.crt'),
-      maxVersion: 'TLSv1.2',
-      ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256',
-    });
-    c.on('keylog', (line) => {
-      const m = /^CLIENT_RANDOM (\S+) (\S+)/.exec(String(line));
-      if (m) master = Buffer.from(m[2], 'hex');
-    });
-    c.on('error', () => {});
+    const { c, keys: k } = await keylogClient(p);
     try {
-      await bounded(new Promise((r) => c.once('secureConnect', r)), 5000, 'secureConnect');
-      keys = tls12Keys(master, p.clientRandom, p.serverRandom);
+      keys = k;
       c.write('before');
       c.end();
       await bounded(
@@ -336,6 +322,21 @@ export const scenarios = {
     order.push('client end()');
     p.c.end();
     await bounded(Promise.all([cb, closed]), 5000, 'server.close()');
+  },
+
+  async 'server.close() twice while a client is connected'(stack, trace) {
+    const p = await pair(stack, trace, 'tcp', { serverRead: true });
+    const closed = watch(p.c, trace.client);
+    const order = [];
+    trace.order = order;
+    p.srv.on('close', () => order.push("'close'"));
+    const first = new Promise((resolve) => p.srv.close((err) => resolve(order.push(`first ${err?.code}`))));
+    const second = new Promise((resolve) => p.srv.close((err) => resolve(order.push(`second ${err?.code}`))));
+    await sleep(100);
+    order.push('client end()');
+    p.c.end();
+    await bounded(Promise.all([first, second, closed]), 5000, 'server.close()');
+    await sleep(20);
   },
 
   async 'server.close() before listen() and twice'(stack, trace) {
