@@ -3,7 +3,6 @@
 // what the servers' close() callbacks said. Sockets watched with `read: true` also record the
 // bytes they received.
 import net from 'node:net';
-import { pem } from '../helpers.mjs';
 import { keylogClient, nextClientSeq, seal, startProxy } from '../mitm.mjs';
 import { memoryPair, rawConnect } from './stacks.mjs';
 import { bounded, until, watch } from './trace.mjs';
