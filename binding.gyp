@@ -1,12 +1,14 @@
 {
   "variables": {
-    "libtls_asan%": "0"
+    "libtls_asan%": "0",
+    "libtls_static%": "0"
   },
   "targets": [
     {
       "target_name": "node_libtls",
       "sources": [
         "native/addon.c",
+        "native/backend.c",
         "native/config.c",
         "native/context.c",
         "native/poll.c"
@@ -15,8 +17,23 @@
       "cflags!": ["-fno-exceptions"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "include_dirs": ["<!@(pkg-config --cflags-only-I libtls | sed 's/-I//g')"],
-      "libraries": ["<!@(pkg-config --libs libtls)"],
       "conditions": [
+        ["libtls_static==0", {
+          "libraries": ["<!@(pkg-config --libs libtls)"]
+        }],
+        ["libtls_static==1", {
+          "defines": [
+            "LT_STATIC_TLS=1",
+            "<!(grep -q LIBRESSL_VERSION_TEXT \"$(pkg-config --variable=includedir libtls)/openssl/opensslv.h\" 2>/dev/null && echo LT_STATIC_LIBRESSL=1 || echo LT_STATIC_OPENSSL=1)"
+          ],
+          "libraries": [
+            "<!(pkg-config --variable=libdir libtls)/libtls.a",
+            "<!(pkg-config --variable=libdir libtls)/libssl.a",
+            "<!(pkg-config --variable=libdir libtls)/libcrypto.a",
+            "-lpthread"
+          ],
+          "ldflags": ["-Wl,--exclude-libs,ALL"]
+        }],
         ["libtls_asan==1", {
           "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1"],
           "ldflags": ["-fsanitize=address"]

@@ -32,10 +32,20 @@ extern void *SSL_CTX_new(const void *method);
 extern void SSL_CTX_free(void *ctx);
 extern int SSL_CTX_set_cipher_list(void *ctx, const char *list);
 extern void *SSL_CTX_get_ciphers(const void *ctx);
+#ifdef LT_STATIC_LIBRESSL
+/* LibreSSL linked in (binding.gyp's libtls_static): its stacks have the older names */
+extern int sk_num(const void *stack);
+extern void *sk_value(const void *stack, int i);
+#define OPENSSL_sk_num sk_num
+#define OPENSSL_sk_value sk_value
+#else
 extern int OPENSSL_sk_num(const void *stack);
 extern void *OPENSSL_sk_value(const void *stack, int i);
+#endif
 extern const char *SSL_CIPHER_get_name(const void *cipher);
+#ifndef LT_STATIC_LIBRESSL
 extern const char *SSL_CIPHER_standard_name(const void *cipher);
+#endif
 extern const char *SSL_CIPHER_get_version(const void *cipher);
 
 /*
@@ -187,12 +197,17 @@ static napi_value cipher_info(napi_env env, napi_callback_info info) {
   if (ctx != NULL && SSL_CTX_set_cipher_list(ctx, "ALL:COMPLEMENTOFALL") == 1) {
     void *list = SSL_CTX_get_ciphers(ctx);
     int n = list != NULL ? OPENSSL_sk_num(list) : 0;
-    for (int i = 0; i < n && found == NULL; i++) {
+    for (int i = 0; i < n; i++) {
       const void *c = OPENSSL_sk_value(list, i);
       const char *cn = c != NULL ? SSL_CIPHER_get_name(c) : NULL;
       if (cn != NULL && strcmp(cn, name) == 0) {
+#ifdef LT_STATIC_LIBRESSL
+        found = NULL; /* LibreSSL has no SSL_CIPHER_standard_name: the IANA name stays unknown */
+#else
         found = SSL_CIPHER_standard_name(c);
+#endif
         version = SSL_CIPHER_get_version(c);
+        break;
       }
     }
   }
@@ -641,6 +656,9 @@ static void instance_finalize(napi_env env, void *data, void *hint) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* before any libtls call: a libtls whose calls would reach another ABI is refused here */
+  if (lt_backend_check(env) != 0)
+    return NULL;
   if (tls_init() != 0)
     return lt_throw_tls_code(env, "tls_init", "libtls failed to initialise", "ERR_TLS_INIT");
   lt_instance *inst = calloc(1, sizeof(*inst));
@@ -715,6 +733,7 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   NAPI_CALL(env, napi_set_named_property(env, exports, "constants", consts));
 
+  NAPI_CALL(env, lt_backend_init(env, exports));
   NAPI_CALL(env, lt_config_init(env, exports));
   NAPI_CALL(env, lt_context_init(env, exports));
   NAPI_CALL(env, lt_poll_init(env, exports));

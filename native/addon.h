@@ -95,6 +95,9 @@ typedef struct lt_config {
 
 int lt_config_from(napi_env env, napi_value v, lt_config **out);
 napi_status lt_config_init(napi_env env, napi_value exports);
+/* backend.c: refuses (an exception pending, -1) a libtls whose OpenSSL calls reach another ABI */
+int lt_backend_check(napi_env env);
+napi_status lt_backend_init(napi_env env, napi_value exports);
 
 /* context.c */
 napi_status lt_context_init(napi_env env, napi_value exports);

@@ -2,6 +2,10 @@
 //
 //   node scripts/build-addon.mjs [--force] [-- NODE-GYP-ARGS...]
 //
+// `npm install --libtls_static=1` (npm passes it as npm_config_libtls_static) links libtls.a,
+// libssl.a and libcrypto.a from pkg-config's libdir into the addon with their symbols hidden:
+// the way to run LibreSSL inside Node.js (docs/backends.md).
+//
 // - Builds only what is missing or stale: the addon is up to date when the stamp next to it
 //   records the same inputs (binding.gyp, native/*, what pkg-config says about libtls, the
 //   node-gyp arguments, Node's ABI) and the addon still loads. --force builds anyway.
@@ -33,6 +37,12 @@ const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
 const own = dash === -1 ? argv : argv.slice(0, dash);
 const gypArgs = dash === -1 ? [] : argv.slice(dash + 1);
+if (
+  ['1', 'true'].includes(process.env.npm_config_libtls_static ?? '') &&
+  !gypArgs.some((a) => a.startsWith('--libtls_static'))
+)
+  gypArgs.push('--libtls_static=1');
+const staticTls = gypArgs.includes('--libtls_static=1');
 const force = own.includes('--force');
 for (const a of own) {
   if (a !== '--force') {
@@ -44,9 +54,13 @@ for (const a of own) {
 }
 
 // pkg-config and libtls first: a missing library is a sentence, not a compiler error
-const check = spawnSync(process.execPath, [path.join(root, 'scripts', 'check-libtls.mjs')], {
-  stdio: 'inherit',
-});
+const check = spawnSync(
+  process.execPath,
+  [path.join(root, 'scripts', 'check-libtls.mjs'), ...(staticTls ? ['--static'] : [])],
+  {
+    stdio: 'inherit',
+  },
+);
 if (check.status !== 0) {
   if (existsSync(addon)) console.error(`libtls: the addon built before is kept: ${addon}`);
   process.exit(check.status ?? 1);
@@ -67,11 +81,11 @@ function inputsHash() {
 }
 
 /**
- * Whether Node can load the addon at `file` (it links against this libtls and this Node). A build
- * with node-gyp arguments (the ASan build) is not tried: it may need a preloaded runtime.
+ * Whether Node can load the addon at `file` (it links against this libtls and this Node). The ASan
+ * build is not tried: it may need a preloaded runtime.
  */
 function loads(file) {
-  if (gypArgs.length > 0) return true;
+  if (gypArgs.some((a) => a !== '--libtls_static=1')) return true;
   const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { stdio: 'ignore' });
   return r.status === 0;
 }
