@@ -15,7 +15,7 @@
       ],
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "cflags!": ["-fno-exceptions"],
-      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "LT_LIBTLS_VERSION=\"<!(pkg-config --modversion libtls)\""],
       "include_dirs": ["<!@(pkg-config --cflags-only-I libtls | sed 's/-I//g')"],
       "conditions": [
         ["libtls_static==0", {

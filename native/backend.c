@@ -192,6 +192,11 @@ static napi_value backend_info(napi_env env, napi_callback_info info) {
   TRY(set_num(env, o, "reachVersionNumber", (double)b.reach_num));
   TRY(set_bool(env, o, "linkedStatically", b.linked_static));
   TRY(set_bool(env, o, "reachesProgram", b.reach_is_program));
+#ifdef LT_LIBTLS_VERSION
+  TRY(set_str(env, o, "libtlsVersion", LT_LIBTLS_VERSION));
+#else
+  TRY(set_str(env, o, "libtlsVersion", NULL));
+#endif
   return o;
 }
 

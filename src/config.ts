@@ -1,6 +1,8 @@
 // `Config`: the seed's `libtls.config`, one method per tls_config_* call, each returning `this`,
 // plus the same surface as a declarative options object.
+
 import { existsSync, readdirSync } from 'node:fs';
+import { warnIfNoServerResumption } from './backend.js';
 import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE, TLS_v1x } from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
@@ -525,7 +527,9 @@ export class Config {
 
   /** Server: session lifetime in seconds (0 disables session resumption). */
   setSessionLifetime(seconds: number): this {
-    native.configSetSessionLifetime(this.#h, int(seconds, 'seconds', 0, INT32_MAX));
+    const n = int(seconds, 'seconds', 0, INT32_MAX);
+    native.configSetSessionLifetime(this.#h, n);
+    if (n > 0) warnIfNoServerResumption('sessionLifetime');
     return this;
   }
 
@@ -537,6 +541,7 @@ export class Config {
       throw new RangeError(`a ticket key must be ${TICKET_KEY_SIZE} bytes, got ${key.length}`);
     }
     native.configAddTicketKey(this.#h, rev, key);
+    warnIfNoServerResumption('ticketKeys');
     return this;
   }
 

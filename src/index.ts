@@ -1,6 +1,13 @@
 // libtls for Node.js: the seed's API 1:1 (Config, client/server, Tls, constants), plus poll() and
 // the fd helpers the 1:1 API needs on Node.js.
 export {
+  type Backend,
+  type BackendCapabilities,
+  type BackendCrypto,
+  type BackendName,
+  backend,
+} from './backend.js';
+export {
   Config,
   type ConfigOptions,
   type KeypairOptions,

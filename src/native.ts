@@ -24,6 +24,7 @@ type WriteCallback = (chunk: Buffer) => number;
 
 export interface Native {
   readonly constants: Readonly<Record<string, number>>;
+  backendInfo(): object;
   setErrorClass(cls: new (message: string, op: string, options?: object) => Error): void;
   x509VerifyError(text: string): number;
   cipherInfo(name: string): [standardName: string, version: string] | null;

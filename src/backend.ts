@@ -1,0 +1,361 @@
+// `backend`: what runs underneath the package. The libtls and crypto library are facts of the
+// loaded objects (native/backend.c); the capabilities are measured once, at first use, by a short
+// self-test of a server and a client context of this package over an in-memory callback transport.
+// No version string decides a capability.
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Config } from './config.js';
+import { TLS_API, TLS_v12, TLS_v13, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
+import { native } from './native.js';
+import { client, server, type Tls } from './tls.js';
+
+/** Which libtls: libretls (libtls on OpenSSL) or LibreSSL's own. */
+export type BackendName = 'libretls' | 'libressl';
+
+/** The crypto library libtls's calls really reach. */
+export interface BackendCrypto {
+  /** `'openssl'` or `'libressl'`, from the library's own `OpenSSL_version()`. */
+  readonly library: 'openssl' | 'libressl';
+  /** Its `OpenSSL_version()` text, e.g. `"OpenSSL 3.0.19 27 Jan 2026"` or `"LibreSSL 4.3.2"`. */
+  readonly version: string;
+  /**
+   * `'node'`: Node.js's own OpenSSL (exported by the executable; libtls's calls bind to it);
+   * `'static'`: linked into the addon with its symbols hidden (`npm install --libtls_static=1`);
+   * `'shared'`: a shared library of the system.
+   */
+  readonly linkage: 'node' | 'static' | 'shared';
+  /** The file the calls reach (the Node.js executable, the addon, or a shared library). */
+  readonly file: string | null;
+}
+
+/** What the self-test measured. */
+export interface BackendCapabilities {
+  /** A server of this package resumed a session (with `ticketKeys`, `sessionId`, `sessionLifetime`). */
+  readonly serverResumption: { readonly tls12: boolean; readonly tls13: boolean };
+  /**
+   * A client with a `sessionFd` offered its saved session in its next ClientHello (a TLS 1.2
+   * ticket or session ID, or a TLS 1.3 pre-shared key) to a server of this package; `null` when
+   * that server gave it nothing to offer (no server resumption), so the self-test cannot tell.
+   */
+  readonly clientResumption: boolean | null;
+  /**
+   * What `tls_read` does when the peer closes the transport without close_notify: `'error'` (it
+   * fails) or `'eof'` (it returns the end of the stream, as after close_notify).
+   */
+  readonly truncation: 'error' | 'eof';
+}
+
+export interface Backend {
+  readonly name: BackendName;
+  /** The libtls version the addon was built against (pkg-config's `--modversion`). */
+  readonly version: string;
+  /** tls.h's `TLS_API`. */
+  readonly tlsApi: number;
+  readonly crypto: BackendCrypto;
+  /** Measured by the self-test on first access (a few milliseconds, synchronous). */
+  readonly capabilities: BackendCapabilities;
+}
+
+interface NativeBackendInfo {
+  libtlsFile: string | null;
+  cryptoFile: string | null;
+  cryptoVersion: string | null;
+  reachFile: string | null;
+  reachVersion: string | null;
+  linkedStatically: boolean;
+  reachesProgram: boolean;
+  libtlsVersion: string;
+}
+
+// A throwaway EC P-256 certificate and key for the in-memory self-test only: never used on a
+// network, never trusted (the self-test's client does not verify).
+const SELF_TEST_CERT = `-----BEGIN CERTIFICATE-----
+MIIBlTCCATugAwIBAgIURfhy584mJu8MEJZOyXfdYHZy9m4wCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTIwMjA3MDM0MVoYDzIxMjYxMTA4
+MDcwMzQxWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAATkbvFi5HtVHUdLg8GJnH9VjQQhhg6aAjicfFg6bGlf9QSu+YIAKG6n
+hnLCd1IKlcGACWCdbCgrLYu+Ttcyvg9Fo2kwZzAdBgNVHQ4EFgQU0OqbEklrjPMF
+nHHTROKY2Mnwc5IwHwYDVR0jBBgwFoAU0OqbEklrjPMFnHHTROKY2Mnwc5IwDwYD
+VR0TAQH/BAUwAwEB/zAUBgNVHREEDTALgglsb2NhbGhvc3QwCgYIKoZIzj0EAwID
+SAAwRQIgICZaTAizki1WSVhllIhm03veY0Y6TaCjyxmKbieIKuYCIQDqFx388Pec
+7eNxO8IJKqv3RRx/AWkcGUnd81EzcEeJ9Q==
+-----END CERTIFICATE-----
+`;
+const SELF_TEST_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUA5ZGP1rgvnxw5Wa
+UGqu6jFQtCl7aFTrhqEwc7wzNgGhRANCAATkbvFi5HtVHUdLg8GJnH9VjQQhhg6a
+AjicfFg6bGlf9QSu+YIAKG6nhnLCd1IKlcGACWCdbCgrLYu+Ttcyvg9F
+-----END PRIVATE KEY-----
+`;
+
+let measuring = false;
+let measured: BackendCapabilities | undefined;
+
+/** @internal Whether the self-test is running (its own configs warn about nothing). */
+export function selfTestRunning(): boolean {
+  return measuring;
+}
+
+type Pipe = { q: Buffer[]; closed: boolean; log: Buffer[] };
+
+function reader(p: Pipe) {
+  return (size: number): Uint8Array | typeof WANT_POLLIN => {
+    const b = p.q[0];
+    if (b === undefined) return p.closed ? new Uint8Array(0) : WANT_POLLIN;
+    if (b.length <= size) {
+      p.q.shift();
+      return b;
+    }
+    p.q[0] = b.subarray(size);
+    return b.subarray(0, size);
+  };
+}
+
+function writer(p: Pipe) {
+  return (chunk: Buffer): number => {
+    const b = Buffer.from(chunk);
+    p.q.push(b);
+    p.log.push(b);
+    return chunk.length;
+  };
+}
+
+interface Conn {
+  cli: Tls;
+  acc: Tls;
+  c2s: Pipe;
+  s2c: Pipe;
+  firstHello: Buffer | null;
+}
+
+/** Both ends' handshakes, pumped in turn (bounded); throws what either end throws. */
+function connect(srv: Tls, clientConfig: Config): Conn {
+  const c2s: Pipe = { q: [], closed: false, log: [] };
+  const s2c: Pipe = { q: [], closed: false, log: [] };
+  const cli = client(clientConfig);
+  const acc = srv.acceptCbs(reader(c2s), writer(s2c));
+  const conn: Conn = { cli, acc, c2s, s2c, firstHello: null };
+  try {
+    cli.connectCbs(reader(s2c), writer(c2s), 'localhost');
+    let cDone = false;
+    let sDone = false;
+    for (let i = 0; i < 64 && !(cDone && sDone); i++) {
+      if (!cDone) cDone = cli.handshake() === 0;
+      if (conn.firstHello === null && c2s.q.length > 0) conn.firstHello = Buffer.concat(c2s.q);
+      if (!sDone) sDone = acc.handshake() === 0;
+    }
+    if (!(cDone && sDone)) throw new Error('the self-test handshake did not finish');
+    // one byte server to client: the client takes in what follows the handshake (TLS 1.3 tickets)
+    pump(() => acc.write('x'));
+    pump(() => {
+      const r = cli.read(16);
+      return r === WANT_POLLIN || r === WANT_POLLOUT ? r : 0;
+    });
+  } catch (e) {
+    cli.free();
+    acc.free();
+    throw e;
+  }
+  return conn;
+}
+
+function pump(step: () => number | Buffer | null): void {
+  for (let i = 0; i < 16; i++) {
+    const r = step();
+    if (r !== WANT_POLLIN && r !== WANT_POLLOUT) return;
+  }
+  throw new Error('the self-test transfer did not finish');
+}
+
+/**
+ * Whether a ClientHello offers a saved session: a non-empty session_ticket (35), a pre_shared_key
+ * (41), or, from a TLS 1.2-only client (which sends an empty one when it has nothing to resume), a
+ * legacy session ID.
+ */
+function offersSession(hello: Buffer | null, tls12Only: boolean): boolean {
+  if (hello === null || hello.length < 5 + 4 + 35 || hello[0] !== 22 || hello[5] !== 1) return false;
+  let o = 5 + 4 + 2 + 32;
+  if (tls12Only && hello[o] !== 0) return true;
+  try {
+    o += 1 + (hello[o] ?? 0); // legacy session ID
+    o += 2 + hello.readUInt16BE(o); // cipher suites
+    o += 1 + (hello[o] ?? 0); // compression methods
+    const end = o + 2 + hello.readUInt16BE(o);
+    o += 2;
+    while (o + 4 <= end && o + 4 <= hello.length) {
+      const type = hello.readUInt16BE(o);
+      const len = hello.readUInt16BE(o + 2);
+      if ((type === 35 && len > 0) || type === 41) return true;
+      o += 4 + len;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+/** Whether a server's plaintext TLS 1.2 flight (up to its ChangeCipherSpec) has a non-empty ticket. */
+function issuesTicket(flight: Buffer): boolean {
+  let o = 0;
+  while (o + 5 <= flight.length) {
+    const type = flight[o];
+    const len = flight.readUInt16BE(o + 3);
+    if (type === 20) return false;
+    if (type === 22) {
+      let h = o + 5;
+      while (h + 4 <= o + 5 + len && h + 4 <= flight.length) {
+        // NewSessionTicket: lifetime hint (4 bytes), then the ticket (2-byte length); OpenSSL sends
+        // an empty one when its ticket callback declines
+        if (flight[h] === 4 && h + 10 <= flight.length) return flight.readUInt16BE(h + 8) > 0;
+        h += 4 + flight.readUIntBE(h + 1, 3);
+      }
+    }
+    o += 5 + len;
+  }
+  return false;
+}
+
+function closeQuietly(c: Conn): void {
+  c.cli.free();
+  c.acc.free();
+}
+
+function serverConfig(protocol: number): Config {
+  const c = new Config()
+    .setKeypair(SELF_TEST_CERT, SELF_TEST_KEY)
+    .setProtocols(protocol)
+    .setSessionId(randomBytes(16))
+    .setSessionLifetime(300)
+    .addTicketKey(1, randomBytes(48));
+  return c;
+}
+
+interface Resumption {
+  server: boolean;
+  offered: boolean;
+  issued: boolean;
+}
+
+function resumption(protocol: number): Resumption {
+  const dir = mkdtempSync(join(tmpdir(), 'libtls-selftest-'));
+  const file = join(dir, 'session');
+  const fd = openSync(file, 'w+', 0o600);
+  unlinkSync(file);
+  rmdirSync(dir);
+  const sc = serverConfig(protocol);
+  const cc = new Config()
+    .insecureNoVerifyCert()
+    .insecureNoVerifyName()
+    .insecureNoVerifyTime()
+    .setProtocols(protocol)
+    .setSessionFd(fd);
+  const srv = server(sc);
+  const out: Resumption = { server: false, offered: false, issued: false };
+  try {
+    const first = connect(srv, cc);
+    out.issued = protocol === TLS_v12 && issuesTicket(Buffer.concat(first.s2c.log));
+    closeQuietly(first);
+    const second = connect(srv, cc);
+    out.offered = offersSession(second.firstHello, protocol === TLS_v12);
+    out.server = second.acc.connSessionResumed();
+    closeQuietly(second);
+  } catch {
+    // a failed handshake resumes nothing
+  } finally {
+    srv.free();
+    sc.free();
+    cc.free();
+    closeSync(fd);
+  }
+  return out;
+}
+
+function truncation(): 'error' | 'eof' {
+  const sc = new Config().setKeypair(SELF_TEST_CERT, SELF_TEST_KEY);
+  const cc = new Config().insecureNoVerifyCert().insecureNoVerifyName().insecureNoVerifyTime();
+  const srv = server(sc);
+  try {
+    const c = connect(srv, cc);
+    try {
+      c.s2c.closed = true; // the server's transport ends, no close_notify
+      for (let i = 0; i < 16; i++) {
+        const r = c.cli.read(16);
+        if (r === null) return 'eof';
+        if (r !== WANT_POLLIN && r !== WANT_POLLOUT) break;
+      }
+      return 'error';
+    } catch {
+      return 'error';
+    } finally {
+      closeQuietly(c);
+    }
+  } finally {
+    srv.free();
+    sc.free();
+    cc.free();
+  }
+}
+
+function measure(): BackendCapabilities {
+  measuring = true;
+  try {
+    const r12 = resumption(TLS_v12);
+    const r13 = resumption(TLS_v13);
+    return Object.freeze({
+      serverResumption: Object.freeze({ tls12: r12.server, tls13: r13.server }),
+      // offering a session proves it; a TLS 1.2 ticket issued and not offered disproves it; else
+      // this backend's server gave the client nothing to offer
+      clientResumption: r12.offered || r13.offered ? true : r12.issued ? false : null,
+      truncation: truncation(),
+    });
+  } finally {
+    measuring = false;
+  }
+}
+
+function describe(): Backend {
+  const info = native.backendInfo() as NativeBackendInfo;
+  const text = info.reachVersion ?? info.cryptoVersion ?? '';
+  const libressl = /^LibreSSL\b/.test(info.cryptoVersion ?? text);
+  const crypto: BackendCrypto = Object.freeze({
+    library: /^LibreSSL\b/.test(text) ? 'libressl' : 'openssl',
+    version: text,
+    linkage: info.linkedStatically ? 'static' : info.reachesProgram ? 'node' : 'shared',
+    file: info.reachesProgram ? process.execPath : info.reachFile,
+  });
+  const b: Backend = {
+    name: libressl ? 'libressl' : 'libretls',
+    version: info.libtlsVersion,
+    tlsApi: TLS_API,
+    crypto,
+    get capabilities(): BackendCapabilities {
+      if (measured === undefined) measured = measure();
+      return measured;
+    },
+  };
+  return Object.freeze(b);
+}
+
+/** What runs underneath: see `Backend`. */
+export const backend: Backend = describe();
+
+const warned = new Set<string>();
+
+/**
+ * @internal `ticketKeys`/`sessionLifetime` were configured: one warning per process when the
+ * self-test showed that this backend's server resumes no session.
+ */
+export function warnIfNoServerResumption(option: 'ticketKeys' | 'sessionLifetime'): void {
+  if (measuring || warned.has('LIBTLS_NO_SERVER_RESUMPTION')) return;
+  const s = backend.capabilities.serverResumption;
+  if (s.tls12 || s.tls13) return;
+  warned.add('LIBTLS_NO_SERVER_RESUMPTION');
+  process.emitWarning(
+    `${option} is set, but this backend's server resumes no session (${backend.name} ${backend.version}; ` +
+      'measured by the self-test of libtls.backend): every handshake is a full one',
+    { code: 'LIBTLS_NO_SERVER_RESUMPTION', type: 'Warning' },
+  );
+}
