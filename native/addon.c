@@ -202,7 +202,8 @@ static napi_value cipher_info(napi_env env, napi_callback_info info) {
       const char *cn = c != NULL ? SSL_CIPHER_get_name(c) : NULL;
       if (cn != NULL && strcmp(cn, name) == 0) {
 #ifdef LT_STATIC_LIBRESSL
-        found = NULL; /* LibreSSL has no SSL_CIPHER_standard_name: the IANA name stays unknown */
+        /* LibreSSL has no SSL_CIPHER_standard_name: its own name (the IANA one for TLS 1.3) */
+        found = cn;
 #else
         found = SSL_CIPHER_standard_name(c);
 #endif
