@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) ||      \
+    defined(__NetBSD__)
 #include <dlfcn.h>
 #define LT_HAVE_DLADDR 1
 #endif
@@ -76,7 +77,11 @@ static void probe(lt_backend *b) {
     return;
   }
   /* libtls's own scope: the library and what it was linked against, in load order */
+#ifdef RTLD_NOLOAD
   void *h = b->libtls_file ? dlopen(b->libtls_file, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+#else
+  void *h = NULL;
+#endif
   if (h != NULL) {
     void *num = dlsym(h, "OpenSSL_version_num");
     void *text = dlsym(h, "OpenSSL_version");
@@ -118,6 +123,7 @@ static void probe(lt_backend *b) {
 #endif
 }
 
+#ifdef __linux__
 static bool is_libressl(const char *text) {
   return text != NULL && strncmp(text, "LibreSSL", 8) == 0;
 }
@@ -135,8 +141,10 @@ static bool mismatched(const lt_backend *b) {
     return true;
   return b->crypto_num != 0 && b->reach_num != 0 && (b->crypto_num >> 28) != (b->reach_num >> 28);
 }
+#endif
 
 int lt_backend_check(napi_env env) {
+#ifdef __linux__
   lt_backend b;
   probe(&b);
   if (!mismatched(&b))
@@ -153,6 +161,11 @@ int lt_backend_check(napi_env env) {
            b.reach_is_program ? "Node's own OpenSSL" : b.reach_file);
   napi_throw_error(env, "ERR_TLS_BACKEND_ABI", msg);
   return -1;
+#else
+  /* elsewhere (two-level namespaces, a base-system LibreSSL) libtls's calls stay its own */
+  (void)env;
+  return 0;
+#endif
 }
 
 static int set_str(napi_env env, napi_value obj, const char *name, const char *s) {
