@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  cpSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -392,3 +393,66 @@ test(
     assert.match(own.stdout, L.backend.name === 'libressl' ? /found LibreSSL's libtls/ : /found libretls/);
   },
 );
+
+test('npm install --libtls_static=1 links libtls and its TLS library into the addon, symbols hidden: libc only, no OpenSSL symbol imported or exported, the same capabilities, a verified handshake with openssl s_server', {
+  timeout: 600_000,
+}, async (t) => {
+  const s = scope(t);
+  const dir = tempDir(s.defer);
+  for (const f of ['package.json', 'binding.gyp', 'native', 'scripts']) {
+    cpSync(path.join(root, f), path.join(dir, f), { recursive: true });
+  }
+  const env = { ...process.env, npm_config_libtls_static: '1' };
+  delete env.NODE_TEST_CONTEXT;
+  const build = spawnSync('npm', ['run', 'install'], { cwd: dir, env, encoding: 'utf8', timeout: 480_000 });
+  const out = `${build.stdout}${build.stderr}`;
+  const libdir = execFileSync('pkg-config', ['--variable=libdir', 'libtls'], { encoding: 'utf8' }).trim();
+  const archives = ['libtls.a', 'libssl.a', 'libcrypto.a'].every((f) => existsSync(path.join(libdir, f)));
+  if (!archives) {
+    // what the option promises without the archives: a sentence naming them, no build
+    assert.notEqual(build.status, 0, out);
+    assert.match(out, /--libtls_static=1 needs the static libraries/);
+    return;
+  }
+  assert.equal(build.status, 0, out);
+  assert.match(out, /linking it statically into the addon/);
+  const addon = path.join(dir, 'build', 'Release', 'node_libtls.node');
+  const ldd = execFileSync('ldd', [addon], { encoding: 'utf8' });
+  assert.doesNotMatch(ldd, /libtls|libssl|libcrypto/, ldd);
+  const openssl = /^(SSL_|EVP_|ERR_|X509_|OPENSSL_|OpenSSL_|tls_|sk_|BIO_|CRYPTO_)/;
+  const dyn = (flag) =>
+    execFileSync('nm', ['-D', flag, addon], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).at(-1))
+      .filter((n) => n && openssl.test(n));
+  assert.deepEqual(dyn('--undefined-only'), [], 'no OpenSSL or libtls call left to the dynamic linker');
+  assert.deepEqual(dyn('--defined-only'), [], 'no OpenSSL or libtls symbol exported');
+
+  const ossl = s.peer(await opensslServer(['-www'], { naccept: 1 }));
+  const url = new URL('../dist/index.js', import.meta.url).href;
+  const r = await runNodeScript(
+    `
+      const L = await import(${JSON.stringify(url)});
+      const cli = L.client(new L.Config({ caFile: ${JSON.stringify(pki('ca.crt'))} }));
+      cli.connectServername('127.0.0.1', ${ossl.port}, 'localhost');
+      cli.handshake();
+      const version = cli.connVersion();
+      cli.close();
+      cli.free();
+      const { name, version: v, crypto } = L.backend;
+      console.log(JSON.stringify({ name, v, crypto, caps: L.backend.capabilities, version }));
+    `,
+    { env: { LIBTLS_NATIVE: addon } },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  assert.equal(got.crypto.linkage, 'static');
+  assert.equal(got.crypto.file, realpathSync(addon));
+  assert.equal(got.name, L.backend.name);
+  assert.equal(got.v, L.backend.version);
+  assert.match(got.version, /^TLSv1\.[23]$/);
+  if (got.crypto.library === L.backend.crypto.library) {
+    // the same library, linked in: the self-test measures the same
+    assert.deepEqual(got.caps, caps);
+  }
+});

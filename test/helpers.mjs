@@ -329,13 +329,15 @@ export function listeningAddresses(port) {
 
 /**
  * Runs `code` (an ES module) in a fresh node process, after the node options `nodeArgs`, collecting
- * its output; SIGKILLed after `timeout` ms (a hang is then `timedOut`). Resolves once its stdio
- * closed with { status, signal, stdout, stderr, timedOut }; rejects if it cannot be spawned.
+ * its output, with `env` added to its environment; SIGKILLed after `timeout` ms (a hang is then
+ * `timedOut`). Resolves once its stdio closed with { status, signal, stdout, stderr, timedOut };
+ * rejects if it cannot be spawned.
  */
-export function runNodeScript(code, { nodeArgs = [], timeout = 20_000 } = {}) {
+export function runNodeScript(code, { nodeArgs = [], timeout = 20_000, env = {} } = {}) {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', code], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let stdout = '';
     let stderr = '';
