@@ -52,9 +52,17 @@ async function startPostgres() {
     if (asRoot) chownSync(path.join(dir, f), ids.uid, ids.gid);
   }
   const data = path.join(dir, 'data');
+  // PostgreSQL's programs run without the AddressSanitizer runtime that npm run test:asan
+  // preloads into node (it is for the addon, and initdb dies under it); other preloads stay
+  const preload = (process.env.LD_PRELOAD ?? '')
+    .split(/[ :]/)
+    .filter((l) => l !== '' && !l.includes('libasan'))
+    .join(':');
+  const env = { ...process.env, LD_PRELOAD: preload };
   const init = await new Promise((resolve) => {
     const p = spawn(path.join(BIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'test', '--no-sync'], {
       stdio: 'ignore',
+      env,
       ...ids,
     });
     const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
@@ -85,7 +93,7 @@ async function startPostgres() {
       '-c',
       'fsync=off',
     ],
-    { stdio: 'ignore', ...ids },
+    { stdio: 'ignore', env, ...ids },
   );
   const exited = once(server, 'exit');
   server.exited = exited;
