@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Config, type ConfigOptions } from './config.js';
-import { TlsListener } from './listener.js';
+import { serveThrough, TlsListener } from './listener.js';
 import { type ConfigLike, connect, type ServerOptions, TlsServer } from './net.js';
 import { type NodeTlsOptions, nodeConfig } from './node-options.js';
 import { fail } from './validate.js';
@@ -85,15 +85,7 @@ export class HttpsServer extends http.Server {
   }
 
   /** The TlsServer that listens and makes the TLS connections. */
-  get tlsServer(): TlsServer {
-    return this.#listener.tls;
-  }
-
-  /** As `https.Server.listen()` (the arguments of `net.Server.listen`). */
-  override listen(...args: unknown[]): this {
-    this.#listener.listen(args);
-    return this;
-  }
+  declare readonly tlsServer: TlsServer;
 
   /**
    * As `https.Server.close()`: stops listening and closes idle keep-alive connections now;
@@ -104,35 +96,10 @@ export class HttpsServer extends http.Server {
     this.#listener.close(callback, () => http.Server.prototype.close.call(this));
     return this;
   }
-
-  override address(): net.AddressInfo | string | null {
-    return this.#listener.tls.address();
-  }
-
-  override getConnections(cb: (error: Error | null, count: number) => void): this {
-    this.#listener.tls.getConnections(cb);
-    return this;
-  }
-
-  override ref(): this {
-    this.#listener.tls.ref();
-    return this;
-  }
-
-  override unref(): this {
-    this.#listener.tls.unref();
-    return this;
-  }
 }
 
-// net.Server's `listening` is an accessor at run time (a property in @types/node)
-Object.defineProperty(HttpsServer.prototype, 'listening', {
-  configurable: true,
-  enumerable: false,
-  get(this: HttpsServer): boolean {
-    return this.tlsServer.listening;
-  },
-});
+// listen(), address(), getConnections(), ref(), unref() and `listening`: the TlsServer's
+serveThrough(HttpsServer);
 
 /**
  * `https.createServer()` over libtls: an `http.Server` (see `HttpsServer`) taking https-style

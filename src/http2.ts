@@ -2,9 +2,8 @@
 // server, fed each TlsSocket as a 'connection' once ALPN chose h2 or http/1.1), and the
 // createConnection function http2.connect() takes for its client.
 import http2 from 'node:http2';
-import type net from 'node:net';
 import { tlsServerFor } from './http.js';
-import { TlsListener } from './listener.js';
+import { serveThrough, TlsListener } from './listener.js';
 import type { ConfigLike, TlsServer } from './net.js';
 import type { NodeTlsOptions } from './node-options.js';
 import { type ConnectionOptions, connect } from './node-tls.js';
@@ -73,48 +72,17 @@ export class Http2SecureServer extends Base {
   }
 
   /** The TlsServer that listens and makes the TLS connections. */
-  get tlsServer(): TlsServer {
-    return this.#listener.tls;
-  }
-
-  override listen(...args: unknown[]): this {
-    this.#listener.listen(args);
-    return this;
-  }
+  declare readonly tlsServer: TlsServer;
 
   /** Stops listening; `'close'` (and `callback`) once every connection (session) has closed. */
   override close(callback?: (err?: Error) => void): this {
     this.#listener.close(callback, () => Base.prototype.close.call(this));
     return this;
   }
-
-  override address(): net.AddressInfo | string | null {
-    return this.#listener.tls.address();
-  }
-
-  override getConnections(cb: (error: Error | null, count: number) => void): this {
-    this.#listener.tls.getConnections(cb);
-    return this;
-  }
-
-  override ref(): this {
-    this.#listener.tls.ref();
-    return this;
-  }
-
-  override unref(): this {
-    this.#listener.tls.unref();
-    return this;
-  }
 }
 
-Object.defineProperty(Http2SecureServer.prototype, 'listening', {
-  configurable: true,
-  enumerable: false,
-  get(this: Http2SecureServer): boolean {
-    return this.tlsServer.listening;
-  },
-});
+// listen(), address(), getConnections(), ref(), unref() and `listening`: the TlsServer's
+serveThrough(Http2SecureServer);
 
 /**
  * Gives a server session over `socket` (through node:http2's JSStreamSocket) what it would know of

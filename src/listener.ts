@@ -13,6 +13,55 @@ export function notRunning(): Error {
   return e;
 }
 
+const listeners = new WeakMap<net.Server, TlsListener>();
+
+/**
+ * @internal Gives the Node server class `cls` (whose constructor makes a TlsListener for each
+ * instance) net.Server's listening surface on its TlsServer: `listen`, `address`,
+ * `getConnections`, `ref`, `unref`, `listening`, and `tlsServer` for the TlsServer itself.
+ * `close()` stays each class's own (what it closes first differs).
+ */
+export function serveThrough(cls: { prototype: net.Server }): void {
+  const of = (server: net.Server): TlsListener => listeners.get(server) as TlsListener;
+  const methods: Record<string, (this: net.Server, ...args: never[]) => unknown> = {
+    listen(...args: unknown[]) {
+      of(this).listen(args);
+      return this;
+    },
+    address() {
+      return of(this).tls.address();
+    },
+    getConnections(cb: (error: Error | null, count: number) => void) {
+      of(this).tls.getConnections(cb);
+      return this;
+    },
+    ref() {
+      of(this).tls.ref();
+      return this;
+    },
+    unref() {
+      of(this).tls.unref();
+      return this;
+    },
+  };
+  for (const [name, value] of Object.entries(methods)) {
+    Object.defineProperty(cls.prototype, name, { configurable: true, writable: true, value });
+  }
+  // net.Server's `listening` is an accessor at run time (a property in @types/node)
+  Object.defineProperty(cls.prototype, 'listening', {
+    configurable: true,
+    get(this: net.Server): boolean {
+      return of(this).tls.listening;
+    },
+  });
+  Object.defineProperty(cls.prototype, 'tlsServer', {
+    configurable: true,
+    get(this: net.Server): TlsServer {
+      return of(this).tls;
+    },
+  });
+}
+
 /** @internal The state a Node server keeps about the TlsServer that listens for it. */
 export class TlsListener {
   readonly tls: TlsServer;
@@ -23,6 +72,7 @@ export class TlsListener {
   constructor(owner: net.Server, tls: TlsServer) {
     this.#owner = owner;
     this.tls = tls;
+    listeners.set(owner, this);
     tls.on('secureConnection', (socket: TlsSocket) => {
       // as net.Server sets it on the sockets it accepts (node:http and node:http2 read it)
       (socket as TlsSocket & { server?: net.Server }).server = owner;
