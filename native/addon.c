@@ -602,6 +602,17 @@ static napi_value fd_shutdown(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
+/*
+ * setsockopt() for the fd helpers below: 0, or -1 with a TlsError thrown. A socket that does not
+ * have the option (a Unix socket under upgrade's tests, say) is not an error.
+ */
+static int sockopt(napi_env env, int fd, int level, int name, const void *v, socklen_t len) {
+  if (setsockopt(fd, level, name, v, len) == 0 || errno == EOPNOTSUPP || errno == ENOPROTOOPT)
+    return 0;
+  lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
+  return -1;
+}
+
 /* fdSetNoDelay(fd, on) */
 static napi_value fd_set_nodelay(napi_env env, napi_callback_info info) {
   ARGS(2);
@@ -610,9 +621,7 @@ static napi_value fd_set_nodelay(napi_env env, napi_callback_info info) {
   TRY(lt_get_fd(env, argv[0], &fd));
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
   int v = on ? 1 : 0;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)) != 0 && errno != EOPNOTSUPP &&
-      errno != ENOPROTOOPT)
-    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
+  TRY(sockopt(env, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
   return lt_undefined(env);
 }
 
@@ -622,9 +631,7 @@ static napi_value fd_reset_on_close(napi_env env, napi_callback_info info) {
   int fd;
   TRY(lt_get_fd(env, argv[0], &fd));
   struct linger l = {.l_onoff = 1, .l_linger = 0};
-  if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) != 0 && errno != EOPNOTSUPP &&
-      errno != ENOPROTOOPT)
-    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
+  TRY(sockopt(env, fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)));
   return lt_undefined(env);
 }
 
@@ -638,13 +645,10 @@ static napi_value fd_set_keepalive(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_value_bool(env, argv[1], &on));
   TRY(lt_get_int32(env, argv[2], &idle));
   int v = on ? 1 : 0;
-  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)) != 0 && errno != EOPNOTSUPP &&
-      errno != ENOPROTOOPT)
-    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
+  TRY(sockopt(env, fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)));
 #ifdef TCP_KEEPIDLE
-  if (on && idle > 0 && setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 &&
-      errno != EOPNOTSUPP && errno != ENOPROTOOPT)
-    return lt_throw_tls_errno(env, "setsockopt", strerror(errno), errno);
+  if (on && idle > 0)
+    TRY(sockopt(env, fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)));
 #endif
   return lt_undefined(env);
 }
