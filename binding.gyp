@@ -9,9 +9,17 @@
       "sources": [
         "native/addon.c",
         "native/backend.c",
+        "native/callbacks.c",
         "native/config.c",
+        "native/connect.c",
         "native/context.c",
-        "native/poll.c"
+        "native/errors.c",
+        "native/fd.c",
+        "native/info.c",
+        "native/io.c",
+        "native/nodeio.c",
+        "native/poll.c",
+        "native/values.c"
       ],
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "cflags!": ["-fno-exceptions"],

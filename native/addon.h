@@ -49,9 +49,25 @@
       return NULL;                                                                                 \
   } while (0)
 
-#define EXPORT_FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_default, NULL}
+#define EXPORT_FN(name, fn)                                                                        \
+  { name, NULL, fn, NULL, NULL, NULL, napi_default, NULL }
 
-/* addon.c: errors and argument helpers. Each helper returns 0, or -1 with an exception pending. */
+/*
+ * Constants shared with the TypeScript layer, exported in `constants` (addon.c): src/ reads them
+ * from there. ctx_state()'s bits:
+ */
+enum {
+  LT_STATE_FREED = 1,
+  LT_STATE_CONNECTED = 2,
+  LT_STATE_HANDSHAKEN = 4,
+  LT_STATE_CONFIGURED = 8,
+  LT_STATE_OWNS_SOCKET = 16,
+  LT_STATE_EOF_FAILURE =
+      32,               /* the kept failure came from the end of the stream before close_notify */
+  LT_STATE_FAILED = 64, /* a handshake, read or write failed: later I/O calls throw it again */
+};
+
+/* errors.c. Throws TlsError or another error; each returns NULL (or nothing). */
 void lt_throw_status(napi_env env, napi_status status, const char *call);
 /* Throws TlsError(message, op); message NULL means "<op> failed". Always returns NULL. */
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message);
@@ -69,6 +85,9 @@ napi_value lt_throw_tls_code(napi_env env, const char *op, const char *message, 
 unsigned long lt_ssl_error(void);
 /* Empties the OpenSSL error queue before a libtls call: what it holds after is that call's. */
 void lt_clear_ssl_errors(void);
+napi_status lt_errors_init(napi_env env, napi_value exports);
+
+/* values.c: argument helpers (each returns 0, or -1 with an exception pending) and values. */
 int lt_get_int32(napi_env env, napi_value v, int32_t *out);
 int lt_get_int64(napi_env env, napi_value v, int64_t *out);
 int lt_get_uint32(napi_env env, napi_value v, uint32_t *out);
@@ -99,8 +118,15 @@ napi_status lt_config_init(napi_env env, napi_value exports);
 int lt_backend_check(napi_env env);
 napi_status lt_backend_init(napi_env env, napi_value exports);
 
-/* context.c */
+/* fd.c */
+napi_status lt_fd_init(napi_env env, napi_value exports);
+
+/* context.h: the context's files (context.c, connect.c, io.c, info.c, callbacks.c, nodeio.c) */
 napi_status lt_context_init(napi_env env, napi_value exports);
+napi_status lt_connect_init(napi_env env, napi_value exports);
+napi_status lt_io_init(napi_env env, napi_value exports);
+napi_status lt_info_init(napi_env env, napi_value exports);
+napi_status lt_nodeio_init(napi_env env, napi_value exports);
 
 /* poll.c */
 napi_status lt_poll_init(napi_env env, napi_value exports);

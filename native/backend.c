@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) ||      \
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) ||    \
     defined(__NetBSD__)
 #include <dlfcn.h>
 #define LT_HAVE_DLADDR 1
@@ -31,15 +31,15 @@ typedef const char *(*version_text_fn)(int);
 typedef unsigned long (*version_num_fn)(void);
 
 typedef struct {
-  const char *libtls_file;   /* the object tls_config_new comes from (NULL: unknown) */
-  const char *crypto_file;   /* the object libtls's own OpenSSL_version_num comes from */
-  const char *crypto_text;   /* OpenSSL_version(OPENSSL_VERSION) of libtls's own crypto library */
-  unsigned long crypto_num;  /* OpenSSL_version_num() of the same (0: unknown) */
-  const char *reach_file;    /* the object a call to SSL_CTX_new by name reaches */
-  const char *reach_text;    /* OpenSSL_version() of the library calls reach */
-  unsigned long reach_num;   /* OpenSSL_version_num() of the same */
-  bool linked_static;        /* libtls is part of the addon itself */
-  bool reach_is_program;     /* calls reach the executable (Node's own OpenSSL) */
+  const char *libtls_file;  /* the object tls_config_new comes from (NULL: unknown) */
+  const char *crypto_file;  /* the object libtls's own OpenSSL_version_num comes from */
+  const char *crypto_text;  /* OpenSSL_version(OPENSSL_VERSION) of libtls's own crypto library */
+  unsigned long crypto_num; /* OpenSSL_version_num() of the same (0: unknown) */
+  const char *reach_file;   /* the object a call to SSL_CTX_new by name reaches */
+  const char *reach_text;   /* OpenSSL_version() of the library calls reach */
+  unsigned long reach_num;  /* OpenSSL_version_num() of the same */
+  bool linked_static;       /* libtls is part of the addon itself */
+  bool reach_is_program;    /* calls reach the executable (Node's own OpenSSL) */
 } lt_backend;
 
 #ifdef LT_HAVE_DLADDR
@@ -191,7 +191,7 @@ static int set_bool(napi_env env, napi_value obj, const char *name, bool on) {
 }
 
 /* backendInfo(): the facts probe() found, for src/backend.ts */
-static napi_value backend_info(napi_env env, napi_callback_info info) {
+static napi_value js_backend_info(napi_env env, napi_callback_info info) {
   lt_backend b;
   probe(&b);
   napi_value o;
@@ -214,6 +214,6 @@ static napi_value backend_info(napi_env env, napi_callback_info info) {
 }
 
 napi_status lt_backend_init(napi_env env, napi_value exports) {
-  napi_property_descriptor fns[] = {EXPORT_FN("backendInfo", backend_info)};
+  napi_property_descriptor fns[] = {EXPORT_FN("backend_info", js_backend_info)};
   return napi_define_properties(env, exports, 1, fns);
 }

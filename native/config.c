@@ -58,7 +58,7 @@ static napi_value config_fail(napi_env env, lt_config *c, const char *op, const 
   return lt_throw_tls(env, op, e);
 }
 
-static napi_value config_new(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_new(napi_env env, napi_callback_info info) {
   lt_config *c = calloc(1, sizeof(*c));
   if (c == NULL || (c->cfg = tls_config_new()) == NULL) {
     free(c);
@@ -77,7 +77,7 @@ static napi_value config_new(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-static napi_value config_free(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_free(napi_env env, napi_callback_info info) {
   ARGS(1);
   void *p = NULL;
   TRY(lt_unwrap(env, argv[0], &config_tag, "Config", &p));
@@ -128,47 +128,49 @@ static napi_value call_void(napi_env env, napi_callback_info info, void_fn fn) {
   return lt_undefined(env);
 }
 
-#define STR_SETTER(name, fn, fallback)                                                             \
-  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+#define STR_SETTER(fn, fallback)                                                                   \
+  static napi_value js_##fn(napi_env env, napi_callback_info info) {                               \
     return call_str(env, info, fn, #fn, fallback);                                                 \
   }
-#define MEM_SETTER(name, fn, fallback)                                                             \
-  static napi_value name(napi_env env, napi_callback_info info) {                                  \
+#define MEM_SETTER(fn, fallback)                                                                   \
+  static napi_value js_##fn(napi_env env, napi_callback_info info) {                               \
     return call_mem(env, info, fn, #fn, fallback);                                                 \
   }
-#define VOID_CALL(name, fn)                                                                        \
-  static napi_value name(napi_env env, napi_callback_info info) { return call_void(env, info, fn); }
+#define VOID_CALL(fn)                                                                              \
+  static napi_value js_##fn(napi_env env, napi_callback_info info) {                               \
+    return call_void(env, info, fn);                                                               \
+  }
 
-STR_SETTER(set_alpn, tls_config_set_alpn, "invalid ALPN protocol list")
-STR_SETTER(set_ca_file, tls_config_set_ca_file, "cannot load the CA file")
-STR_SETTER(set_ca_path, tls_config_set_ca_path, "cannot use the CA path")
-STR_SETTER(set_cert_file, tls_config_set_cert_file, "cannot load the certificate file")
-STR_SETTER(set_ciphers, tls_config_set_ciphers, "invalid cipher list")
-STR_SETTER(set_crl_file, tls_config_set_crl_file, "cannot load the CRL file")
-STR_SETTER(set_dheparams, tls_config_set_dheparams, "invalid DHE parameters")
-STR_SETTER(set_ecdhecurve, tls_config_set_ecdhecurve, "invalid ECDHE curve")
-STR_SETTER(set_ecdhecurves, tls_config_set_ecdhecurves, "invalid ECDHE curve list")
-STR_SETTER(set_key_file, tls_config_set_key_file, "cannot load the key file")
-STR_SETTER(set_ocsp_staple_file, tls_config_set_ocsp_staple_file, "cannot load the OCSP staple file")
-MEM_SETTER(set_ca_mem, tls_config_set_ca_mem, "invalid CA certificates")
-MEM_SETTER(set_cert_mem, tls_config_set_cert_mem, "invalid certificate")
-MEM_SETTER(set_crl_mem, tls_config_set_crl_mem, "invalid CRL")
-MEM_SETTER(set_key_mem, tls_config_set_key_mem, "invalid private key")
-MEM_SETTER(set_ocsp_staple_mem, tls_config_set_ocsp_staple_mem, "invalid OCSP staple")
-MEM_SETTER(set_session_id, tls_config_set_session_id, "invalid session id")
-VOID_CALL(prefer_ciphers_client, tls_config_prefer_ciphers_client)
-VOID_CALL(prefer_ciphers_server, tls_config_prefer_ciphers_server)
-VOID_CALL(insecure_noverifycert, tls_config_insecure_noverifycert)
-VOID_CALL(insecure_noverifyname, tls_config_insecure_noverifyname)
-VOID_CALL(insecure_noverifytime, tls_config_insecure_noverifytime)
-VOID_CALL(verify, tls_config_verify)
-VOID_CALL(ocsp_require_stapling, tls_config_ocsp_require_stapling)
-VOID_CALL(verify_client, tls_config_verify_client)
-VOID_CALL(verify_client_optional, tls_config_verify_client_optional)
-VOID_CALL(clear_keys, tls_config_clear_keys)
+STR_SETTER(tls_config_set_alpn, "invalid ALPN protocol list")
+STR_SETTER(tls_config_set_ca_file, "cannot load the CA file")
+STR_SETTER(tls_config_set_ca_path, "cannot use the CA path")
+STR_SETTER(tls_config_set_cert_file, "cannot load the certificate file")
+STR_SETTER(tls_config_set_ciphers, "invalid cipher list")
+STR_SETTER(tls_config_set_crl_file, "cannot load the CRL file")
+STR_SETTER(tls_config_set_dheparams, "invalid DHE parameters")
+STR_SETTER(tls_config_set_ecdhecurve, "invalid ECDHE curve")
+STR_SETTER(tls_config_set_ecdhecurves, "invalid ECDHE curve list")
+STR_SETTER(tls_config_set_key_file, "cannot load the key file")
+STR_SETTER(tls_config_set_ocsp_staple_file, "cannot load the OCSP staple file")
+MEM_SETTER(tls_config_set_ca_mem, "invalid CA certificates")
+MEM_SETTER(tls_config_set_cert_mem, "invalid certificate")
+MEM_SETTER(tls_config_set_crl_mem, "invalid CRL")
+MEM_SETTER(tls_config_set_key_mem, "invalid private key")
+MEM_SETTER(tls_config_set_ocsp_staple_mem, "invalid OCSP staple")
+MEM_SETTER(tls_config_set_session_id, "invalid session id")
+VOID_CALL(tls_config_prefer_ciphers_client)
+VOID_CALL(tls_config_prefer_ciphers_server)
+VOID_CALL(tls_config_insecure_noverifycert)
+VOID_CALL(tls_config_insecure_noverifyname)
+VOID_CALL(tls_config_insecure_noverifytime)
+VOID_CALL(tls_config_verify)
+VOID_CALL(tls_config_ocsp_require_stapling)
+VOID_CALL(tls_config_verify_client)
+VOID_CALL(tls_config_verify_client_optional)
+VOID_CALL(tls_config_clear_keys)
 
-/* setProtocols(cfg, mask) */
-static napi_value set_protocols(napi_env env, napi_callback_info info) {
+/* tls_config_set_protocols(cfg, mask) */
+static napi_value js_tls_config_set_protocols(napi_env env, napi_callback_info info) {
   ARGS(2);
   lt_config *c;
   uint32_t protocols;
@@ -193,21 +195,21 @@ static napi_value call_int(napi_env env, napi_callback_info info, int_fn fn, con
   return lt_undefined(env);
 }
 
-static napi_value set_session_fd(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_set_session_fd(napi_env env, napi_callback_info info) {
   return call_int(env, info, tls_config_set_session_fd, "tls_config_set_session_fd",
                   "the session fd must be a regular file open for reading and writing");
 }
-static napi_value set_verify_depth(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_set_verify_depth(napi_env env, napi_callback_info info) {
   return call_int(env, info, tls_config_set_verify_depth, "tls_config_set_verify_depth",
                   "invalid verify depth");
 }
-static napi_value set_session_lifetime(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_set_session_lifetime(napi_env env, napi_callback_info info) {
   return call_int(env, info, tls_config_set_session_lifetime, "tls_config_set_session_lifetime",
                   "invalid session lifetime");
 }
 
-/* addTicketKey(cfg, keyrev, key) */
-static napi_value add_ticket_key(napi_env env, napi_callback_info info) {
+/* tls_config_add_ticket_key(cfg, keyrev, key) */
+static napi_value js_tls_config_add_ticket_key(napi_env env, napi_callback_info info) {
   ARGS(3);
   lt_config *c;
   uint32_t keyrev;
@@ -221,7 +223,8 @@ static napi_value add_ticket_key(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
-/* {add,set}Keypair{File,Mem}(cfg, cert, key, staple | null): the *_ocsp_* variant with a staple */
+/* tls_config_{add,set}_keypair_ocsp_{file,mem}(cfg, cert, key, staple | null): without a staple,
+   the call without _ocsp_ */
 static napi_value keypair_file(napi_env env, napi_callback_info info, bool add) {
   ARGS(4);
   lt_config *c;
@@ -278,59 +281,59 @@ static napi_value keypair_mem(napi_env env, napi_callback_info info, bool add) {
   return lt_undefined(env);
 }
 
-static napi_value add_keypair_file(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_add_keypair_ocsp_file(napi_env env, napi_callback_info info) {
   return keypair_file(env, info, true);
 }
-static napi_value set_keypair_file(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_set_keypair_ocsp_file(napi_env env, napi_callback_info info) {
   return keypair_file(env, info, false);
 }
-static napi_value add_keypair_mem(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_add_keypair_ocsp_mem(napi_env env, napi_callback_info info) {
   return keypair_mem(env, info, true);
 }
-static napi_value set_keypair_mem(napi_env env, napi_callback_info info) {
+static napi_value js_tls_config_set_keypair_ocsp_mem(napi_env env, napi_callback_info info) {
   return keypair_mem(env, info, false);
 }
 
 napi_status lt_config_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
-      EXPORT_FN("configNew", config_new),
-      EXPORT_FN("configFree", config_free),
-      EXPORT_FN("configSetAlpn", set_alpn),
-      EXPORT_FN("configSetCaFile", set_ca_file),
-      EXPORT_FN("configSetCaPath", set_ca_path),
-      EXPORT_FN("configSetCertFile", set_cert_file),
-      EXPORT_FN("configSetCiphers", set_ciphers),
-      EXPORT_FN("configSetCrlFile", set_crl_file),
-      EXPORT_FN("configSetDheparams", set_dheparams),
-      EXPORT_FN("configSetEcdhecurve", set_ecdhecurve),
-      EXPORT_FN("configSetEcdhecurves", set_ecdhecurves),
-      EXPORT_FN("configSetKeyFile", set_key_file),
-      EXPORT_FN("configSetOcspStapleFile", set_ocsp_staple_file),
-      EXPORT_FN("configSetCaMem", set_ca_mem),
-      EXPORT_FN("configSetCertMem", set_cert_mem),
-      EXPORT_FN("configSetCrlMem", set_crl_mem),
-      EXPORT_FN("configSetKeyMem", set_key_mem),
-      EXPORT_FN("configSetOcspStapleMem", set_ocsp_staple_mem),
-      EXPORT_FN("configSetSessionId", set_session_id),
-      EXPORT_FN("configPreferCiphersClient", prefer_ciphers_client),
-      EXPORT_FN("configPreferCiphersServer", prefer_ciphers_server),
-      EXPORT_FN("configInsecureNoverifycert", insecure_noverifycert),
-      EXPORT_FN("configInsecureNoverifyname", insecure_noverifyname),
-      EXPORT_FN("configInsecureNoverifytime", insecure_noverifytime),
-      EXPORT_FN("configVerify", verify),
-      EXPORT_FN("configOcspRequireStapling", ocsp_require_stapling),
-      EXPORT_FN("configVerifyClient", verify_client),
-      EXPORT_FN("configVerifyClientOptional", verify_client_optional),
-      EXPORT_FN("configClearKeys", clear_keys),
-      EXPORT_FN("configSetProtocols", set_protocols),
-      EXPORT_FN("configSetSessionFd", set_session_fd),
-      EXPORT_FN("configSetVerifyDepth", set_verify_depth),
-      EXPORT_FN("configSetSessionLifetime", set_session_lifetime),
-      EXPORT_FN("configAddTicketKey", add_ticket_key),
-      EXPORT_FN("configAddKeypairFile", add_keypair_file),
-      EXPORT_FN("configSetKeypairFile", set_keypair_file),
-      EXPORT_FN("configAddKeypairMem", add_keypair_mem),
-      EXPORT_FN("configSetKeypairMem", set_keypair_mem),
+      EXPORT_FN("tls_config_new", js_tls_config_new),
+      EXPORT_FN("tls_config_free", js_tls_config_free),
+      EXPORT_FN("tls_config_set_alpn", js_tls_config_set_alpn),
+      EXPORT_FN("tls_config_set_ca_file", js_tls_config_set_ca_file),
+      EXPORT_FN("tls_config_set_ca_path", js_tls_config_set_ca_path),
+      EXPORT_FN("tls_config_set_cert_file", js_tls_config_set_cert_file),
+      EXPORT_FN("tls_config_set_ciphers", js_tls_config_set_ciphers),
+      EXPORT_FN("tls_config_set_crl_file", js_tls_config_set_crl_file),
+      EXPORT_FN("tls_config_set_dheparams", js_tls_config_set_dheparams),
+      EXPORT_FN("tls_config_set_ecdhecurve", js_tls_config_set_ecdhecurve),
+      EXPORT_FN("tls_config_set_ecdhecurves", js_tls_config_set_ecdhecurves),
+      EXPORT_FN("tls_config_set_key_file", js_tls_config_set_key_file),
+      EXPORT_FN("tls_config_set_ocsp_staple_file", js_tls_config_set_ocsp_staple_file),
+      EXPORT_FN("tls_config_set_ca_mem", js_tls_config_set_ca_mem),
+      EXPORT_FN("tls_config_set_cert_mem", js_tls_config_set_cert_mem),
+      EXPORT_FN("tls_config_set_crl_mem", js_tls_config_set_crl_mem),
+      EXPORT_FN("tls_config_set_key_mem", js_tls_config_set_key_mem),
+      EXPORT_FN("tls_config_set_ocsp_staple_mem", js_tls_config_set_ocsp_staple_mem),
+      EXPORT_FN("tls_config_set_session_id", js_tls_config_set_session_id),
+      EXPORT_FN("tls_config_prefer_ciphers_client", js_tls_config_prefer_ciphers_client),
+      EXPORT_FN("tls_config_prefer_ciphers_server", js_tls_config_prefer_ciphers_server),
+      EXPORT_FN("tls_config_insecure_noverifycert", js_tls_config_insecure_noverifycert),
+      EXPORT_FN("tls_config_insecure_noverifyname", js_tls_config_insecure_noverifyname),
+      EXPORT_FN("tls_config_insecure_noverifytime", js_tls_config_insecure_noverifytime),
+      EXPORT_FN("tls_config_verify", js_tls_config_verify),
+      EXPORT_FN("tls_config_ocsp_require_stapling", js_tls_config_ocsp_require_stapling),
+      EXPORT_FN("tls_config_verify_client", js_tls_config_verify_client),
+      EXPORT_FN("tls_config_verify_client_optional", js_tls_config_verify_client_optional),
+      EXPORT_FN("tls_config_clear_keys", js_tls_config_clear_keys),
+      EXPORT_FN("tls_config_set_protocols", js_tls_config_set_protocols),
+      EXPORT_FN("tls_config_set_session_fd", js_tls_config_set_session_fd),
+      EXPORT_FN("tls_config_set_verify_depth", js_tls_config_set_verify_depth),
+      EXPORT_FN("tls_config_set_session_lifetime", js_tls_config_set_session_lifetime),
+      EXPORT_FN("tls_config_add_ticket_key", js_tls_config_add_ticket_key),
+      EXPORT_FN("tls_config_add_keypair_ocsp_file", js_tls_config_add_keypair_ocsp_file),
+      EXPORT_FN("tls_config_set_keypair_ocsp_file", js_tls_config_set_keypair_ocsp_file),
+      EXPORT_FN("tls_config_add_keypair_ocsp_mem", js_tls_config_add_keypair_ocsp_mem),
+      EXPORT_FN("tls_config_set_keypair_ocsp_mem", js_tls_config_set_keypair_ocsp_mem),
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

@@ -127,7 +127,7 @@ static int poll_from(napi_env env, napi_value v, lt_poll **out) {
  * is closed itself: by pollClose(), by garbage collection or at environment teardown (a worker's
  * terminate()), so no path leaves the fd open.
  */
-static napi_value poll_new(napi_env env, napi_callback_info info) {
+static napi_value js_poll_new(napi_env env, napi_callback_info info) {
   ARGS(3);
   int fd;
   bool owns = false;
@@ -189,7 +189,7 @@ static napi_value poll_new(napi_env env, napi_callback_info info) {
 }
 
 /* pollStart(poller, events): 1 readable, 2 writable, 3 both */
-static napi_value poll_start(napi_env env, napi_callback_info info) {
+static napi_value js_poll_start(napi_env env, napi_callback_info info) {
   ARGS(2);
   lt_poll *p;
   int32_t events;
@@ -223,7 +223,7 @@ static int deactivate(napi_env env, lt_poll *p) {
   return 0;
 }
 
-static napi_value poll_stop(napi_env env, napi_callback_info info) {
+static napi_value js_poll_stop(napi_env env, napi_callback_info info) {
   ARGS(1);
   lt_poll *p;
   TRY(poll_from(env, argv[0], &p));
@@ -233,7 +233,7 @@ static napi_value poll_stop(napi_env env, napi_callback_info info) {
 }
 
 /* pollClose(poller): idempotent; the fd may be closed right after this returns */
-static napi_value poll_close(napi_env env, napi_callback_info info) {
+static napi_value js_poll_close(napi_env env, napi_callback_info info) {
   ARGS(1);
   void *q = NULL;
   TRY(lt_unwrap(env, argv[0], &poll_tag, "Poller", &q));
@@ -250,7 +250,7 @@ static napi_value poll_close(napi_env env, napi_callback_info info) {
 }
 
 /* pollRef(poller, bool): whether an active poller keeps the process alive */
-static napi_value poll_ref(napi_env env, napi_callback_info info) {
+static napi_value js_poll_ref(napi_env env, napi_callback_info info) {
   ARGS(2);
   lt_poll *p;
   bool on;
@@ -265,9 +265,9 @@ static napi_value poll_ref(napi_env env, napi_callback_info info) {
 
 napi_status lt_poll_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
-      EXPORT_FN("pollNew", poll_new),     EXPORT_FN("pollStart", poll_start),
-      EXPORT_FN("pollStop", poll_stop),   EXPORT_FN("pollClose", poll_close),
-      EXPORT_FN("pollRef", poll_ref),
+      EXPORT_FN("poll_new", js_poll_new),   EXPORT_FN("poll_start", js_poll_start),
+      EXPORT_FN("poll_stop", js_poll_stop), EXPORT_FN("poll_close", js_poll_close),
+      EXPORT_FN("poll_ref", js_poll_ref),
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

@@ -312,7 +312,7 @@ function measure(): BackendCapabilities {
 }
 
 function describe(): Backend {
-  const info = native.backendInfo() as NativeBackendInfo;
+  const info = native.backend_info() as NativeBackendInfo;
   const text = info.reachVersion ?? info.cryptoVersion ?? '';
   const libressl = /^LibreSSL\b/.test(info.cryptoVersion ?? text);
   const crypto: BackendCrypto = Object.freeze({

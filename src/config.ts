@@ -166,7 +166,7 @@ function isHashedDir(dir: string): boolean {
 export function systemCaSource(): SystemCa {
   if (systemCa === undefined) {
     const dir = CA_DIRS.find(isHashedDir);
-    const builtin = native.defaultCaCertFile();
+    const builtin = native.tls_default_ca_cert_file();
     const file = CA_BUNDLES.find((f) => existsSync(f));
     if (dir !== undefined) systemCa = { path: dir };
     else if (builtin && existsSync(builtin)) systemCa = null;
@@ -227,12 +227,12 @@ export class Config {
 
   constructor(options?: ConfigOptions) {
     if (options !== undefined && !isObject(options)) fail('options', 'an object', options);
-    this.#handle = native.configNew();
+    this.#handle = native.tls_config_new();
     try {
-      native.configSetCiphers(this.#handle, SECURE_CIPHERS);
+      native.tls_config_set_ciphers(this.#handle, SECURE_CIPHERS);
       const ca = systemCaSource();
-      if (ca !== null && 'path' in ca) native.configSetCaPath(this.#handle, ca.path);
-      else if (ca !== null) native.configSetCaFile(this.#handle, ca.file);
+      if (ca !== null && 'path' in ca) native.tls_config_set_ca_path(this.#handle, ca.path);
+      else if (ca !== null) native.tls_config_set_ca_file(this.#handle, ca.file);
       this.#defaultCa = ca !== null;
       if (options) this.#apply(options);
     } catch (err) {
@@ -243,18 +243,18 @@ export class Config {
 
   /** `tls_config_parse_protocols`: a protocol mask from libtls keywords; throws if invalid. */
   static parseProtocols(protocols: string): number {
-    return native.parseProtocols(str(protocols, 'protocols'));
+    return native.tls_config_parse_protocols(str(protocols, 'protocols'));
   }
 
   /** `tls_default_ca_cert_file`: the CA file libtls uses when none is set. */
   static defaultCaCertFile(): string {
-    return native.defaultCaCertFile() ?? '';
+    return native.tls_default_ca_cert_file() ?? '';
   }
 
   /** `tls_load_file`: reads a file, decrypting a PEM private key with `password` if given. */
   static loadFile(path: string, password?: string): Buffer {
     const pw = password === undefined ? null : str(password, 'password');
-    return native.loadFile(nonEmptyStr(path, 'path'), pw);
+    return native.tls_load_file(nonEmptyStr(path, 'path'), pw);
   }
 
   get #h(): ConfigHandle {
@@ -269,7 +269,7 @@ export class Config {
   /** Frees the libtls config. Contexts already configured with it keep working. */
   free(): void {
     if (this.#handle !== null) {
-      native.configFree(this.#handle);
+      native.tls_config_free(this.#handle);
       this.#handle = null;
     }
   }
@@ -280,7 +280,7 @@ export class Config {
 
   /** ALPN protocols in order of preference: `'h2,http/1.1'` or `['h2', 'http/1.1']`. */
   setAlpn(alpn: string | string[]): this {
-    native.configSetAlpn(this.#h, alpnList(alpn));
+    native.tls_config_set_alpn(this.#h, alpnList(alpn));
     return this;
   }
 
@@ -290,7 +290,7 @@ export class Config {
    */
   setCaFile(path: string): this {
     const p = nonEmptyStr(path, 'path');
-    native.configSetCaFile(this.#h, p);
+    native.tls_config_set_ca_file(this.#h, p);
     this.#defaultCa = false;
     this.#policy.ca = { file: p };
     return this;
@@ -300,8 +300,8 @@ export class Config {
   setCaPath(path: string): this {
     const p = nonEmptyStr(path, 'path');
     // libtls prefers CA certificates in memory over a path: drop a bundle the constructor set
-    if (this.#defaultCa) native.configSetCaMem(this.#h, new Uint8Array(0));
-    native.configSetCaPath(this.#h, p);
+    if (this.#defaultCa) native.tls_config_set_ca_mem(this.#h, new Uint8Array(0));
+    native.tls_config_set_ca_path(this.#h, p);
     this.#defaultCa = false;
     this.#policy.ca = null;
     return this;
@@ -310,20 +310,20 @@ export class Config {
   /** CA certificates in PEM, in place of the system's (as `setCaFile`). */
   setCa(ca: BytesLike): this {
     const pem = toBytes(ca, 'ca');
-    native.configSetCaMem(this.#h, pem);
+    native.tls_config_set_ca_mem(this.#h, pem);
     this.#defaultCa = false;
     this.#policy.ca = { pem: Uint8Array.from(pem) };
     return this;
   }
 
   setCertFile(path: string): this {
-    native.configSetCertFile(this.#h, nonEmptyStr(path, 'path'));
+    native.tls_config_set_cert_file(this.#h, nonEmptyStr(path, 'path'));
     return this;
   }
 
   /** Certificate chain in PEM. */
   setCert(cert: BytesLike): this {
-    native.configSetCertMem(this.#h, toBytes(cert, 'cert'));
+    native.tls_config_set_cert_mem(this.#h, toBytes(cert, 'cert'));
     return this;
   }
 
@@ -331,34 +331,34 @@ export class Config {
   setCiphers(ciphers: string): this {
     const c = nonEmptyStr(ciphers, 'ciphers');
     const lc = c.toLowerCase();
-    native.configSetCiphers(this.#h, lc === 'secure' || lc === 'default' ? SECURE_CIPHERS : c);
+    native.tls_config_set_ciphers(this.#h, lc === 'secure' || lc === 'default' ? SECURE_CIPHERS : c);
     return this;
   }
 
   setCrlFile(path: string): this {
-    native.configSetCrlFile(this.#h, nonEmptyStr(path, 'path'));
+    native.tls_config_set_crl_file(this.#h, nonEmptyStr(path, 'path'));
     return this;
   }
 
   /** A CRL in PEM. */
   setCrl(crl: BytesLike): this {
-    native.configSetCrlMem(this.#h, toBytes(crl, 'crl'));
+    native.tls_config_set_crl_mem(this.#h, toBytes(crl, 'crl'));
     return this;
   }
 
   setKeyFile(path: string): this {
-    native.configSetKeyFile(this.#h, nonEmptyStr(path, 'path'));
+    native.tls_config_set_key_file(this.#h, nonEmptyStr(path, 'path'));
     return this;
   }
 
   /** A private key in PEM. */
   setKey(key: BytesLike): this {
-    native.configSetKeyMem(this.#h, toBytes(key, 'key'));
+    native.tls_config_set_key_mem(this.#h, toBytes(key, 'key'));
     return this;
   }
 
   setKeypairFile(certFile: string, keyFile: string, ocspStapleFile?: string): this {
-    native.configSetKeypairFile(
+    native.tls_config_set_keypair_ocsp_file(
       this.#h,
       nonEmptyStr(certFile, 'certFile'),
       nonEmptyStr(keyFile, 'keyFile'),
@@ -368,7 +368,7 @@ export class Config {
   }
 
   setKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
-    native.configSetKeypairMem(
+    native.tls_config_set_keypair_ocsp_mem(
       this.#h,
       toBytes(cert, 'cert'),
       toBytes(key, 'key'),
@@ -378,7 +378,7 @@ export class Config {
   }
 
   addKeypairFile(certFile: string, keyFile: string, ocspStapleFile?: string): this {
-    native.configAddKeypairFile(
+    native.tls_config_add_keypair_ocsp_file(
       this.#h,
       nonEmptyStr(certFile, 'certFile'),
       nonEmptyStr(keyFile, 'keyFile'),
@@ -388,7 +388,7 @@ export class Config {
   }
 
   addKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
-    native.configAddKeypairMem(
+    native.tls_config_add_keypair_ocsp_mem(
       this.#h,
       toBytes(cert, 'cert'),
       toBytes(key, 'key'),
@@ -399,12 +399,12 @@ export class Config {
 
   /** A DER OCSP response to staple to the (first) certificate. */
   setOcspStaple(staple: BytesLike): this {
-    native.configSetOcspStapleMem(this.#h, toBytes(staple, 'staple'));
+    native.tls_config_set_ocsp_staple_mem(this.#h, toBytes(staple, 'staple'));
     return this;
   }
 
   setOcspStapleFile(path: string): this {
-    native.configSetOcspStapleFile(this.#h, nonEmptyStr(path, 'path'));
+    native.tls_config_set_ocsp_staple_file(this.#h, nonEmptyStr(path, 'path'));
     return this;
   }
 
@@ -434,84 +434,84 @@ export class Config {
           'OpenSSL can only enable a contiguous range of versions',
       );
     }
-    native.configSetProtocols(this.#h, mask);
+    native.tls_config_set_protocols(this.#h, mask);
     return this;
   }
 
   /** Disables certificate chain verification. Insecure: for tests only. */
   insecureNoVerifyCert(): this {
-    native.configInsecureNoverifycert(this.#h);
+    native.tls_config_insecure_noverifycert(this.#h);
     this.#policy.cert = false;
     return this;
   }
 
   /** Disables server name verification. Insecure: for tests only. */
   insecureNoVerifyName(): this {
-    native.configInsecureNoverifyname(this.#h);
+    native.tls_config_insecure_noverifyname(this.#h);
     this.#policy.name = false;
     return this;
   }
 
   /** Disables certificate validity time checks. Insecure: for tests only. */
   insecureNoVerifyTime(): this {
-    native.configInsecureNoverifytime(this.#h);
+    native.tls_config_insecure_noverifytime(this.#h);
     this.#policy.time = false;
     return this;
   }
 
   /** Re-enables all verification (the default). */
   verify(): this {
-    native.configVerify(this.#h);
+    native.tls_config_verify(this.#h);
     Object.assign(this.#policy, { cert: true, name: true, time: true });
     return this;
   }
 
   /** Server: require and verify a client certificate. */
   verifyClient(): this {
-    native.configVerifyClient(this.#h);
+    native.tls_config_verify_client(this.#h);
     this.#policy.client = 'required';
     return this;
   }
 
   /** Server: verify a client certificate if the client sends one. */
   verifyClientOptional(): this {
-    native.configVerifyClientOptional(this.#h);
+    native.tls_config_verify_client_optional(this.#h);
     this.#policy.client = 'optional';
     return this;
   }
 
   /** Wipes private keys from memory (after the contexts that need them are configured). */
   clearKeys(): this {
-    native.configClearKeys(this.#h);
+    native.tls_config_clear_keys(this.#h);
     return this;
   }
 
   preferCiphersClient(): this {
-    native.configPreferCiphersClient(this.#h);
+    native.tls_config_prefer_ciphers_client(this.#h);
     return this;
   }
 
   preferCiphersServer(): this {
-    native.configPreferCiphersServer(this.#h);
+    native.tls_config_prefer_ciphers_server(this.#h);
     return this;
   }
 
   /** DHE parameters: `'none'`, `'auto'` or `'legacy'`. */
   setDheparams(params: string): this {
-    native.configSetDheparams(this.#h, nonEmptyStr(params, 'params'));
+    native.tls_config_set_dheparams(this.#h, nonEmptyStr(params, 'params'));
     return this;
   }
 
   /** One ECDHE curve (deprecated in libtls in favour of `setEcdhecurves`). */
   setEcdhecurve(curve: string): this {
-    native.configSetEcdhecurve(this.#h, nonEmptyStr(curve, 'curve'));
+    native.tls_config_set_ecdhecurve(this.#h, nonEmptyStr(curve, 'curve'));
     return this;
   }
 
   /** ECDHE curves in order of preference: `'X25519,P-256'` or `['X25519', 'P-256']`. */
   setEcdhecurves(curves: string | string[]): this {
     const v = Array.isArray(curves) ? list(curves, 'curves') : nonEmptyStr(curves, 'curves');
-    native.configSetEcdhecurves(this.#h, v);
+    native.tls_config_set_ecdhecurves(this.#h, v);
     return this;
   }
 
@@ -521,14 +521,14 @@ export class Config {
     if (b.length > MAX_SESSION_ID_LENGTH) {
       throw new RangeError(`sessionId must be at most ${MAX_SESSION_ID_LENGTH} bytes`);
     }
-    native.configSetSessionId(this.#h, b);
+    native.tls_config_set_session_id(this.#h, b);
     return this;
   }
 
   /** Server: session lifetime in seconds (0 disables session resumption). */
   setSessionLifetime(seconds: number): this {
     const n = int(seconds, 'seconds', 0, INT32_MAX);
-    native.configSetSessionLifetime(this.#h, n);
+    native.tls_config_set_session_lifetime(this.#h, n);
     if (n > 0) warnIfNoServerResumption('sessionLifetime');
     return this;
   }
@@ -540,26 +540,26 @@ export class Config {
     if (key.length !== TICKET_KEY_SIZE) {
       throw new RangeError(`a ticket key must be ${TICKET_KEY_SIZE} bytes, got ${key.length}`);
     }
-    native.configAddTicketKey(this.#h, rev, key);
+    native.tls_config_add_ticket_key(this.#h, rev, key);
     warnIfNoServerResumption('ticketKeys');
     return this;
   }
 
   /** Client: a regular file (open read/write) where the session is saved and resumed from. */
   setSessionFd(sessionFd: number): this {
-    native.configSetSessionFd(this.#h, fd(sessionFd, 'sessionFd'));
+    native.tls_config_set_session_fd(this.#h, fd(sessionFd, 'sessionFd'));
     return this;
   }
 
   /** Client: fail the handshake unless the server staples a valid OCSP response. */
   ocspRequireStapling(): this {
-    native.configOcspRequireStapling(this.#h);
+    native.tls_config_ocsp_require_stapling(this.#h);
     return this;
   }
 
   /** The maximum certificate chain depth to verify. */
   setVerifyDepth(depth: number): this {
-    native.configSetVerifyDepth(this.#h, int(depth, 'depth', 0, INT32_MAX));
+    native.tls_config_set_verify_depth(this.#h, int(depth, 'depth', 0, INT32_MAX));
     return this;
   }
 

@@ -24,127 +24,114 @@ type WriteCallback = (chunk: Buffer) => number;
 
 export interface Native {
   readonly constants: Readonly<Record<string, number>>;
-  backendInfo(): object;
-  setErrorClass(cls: new (message: string, op: string, options?: object) => Error): void;
-  x509VerifyError(text: string): number;
-  cipherInfo(name: string): [standardName: string, version: string] | null;
-  parseProtocols(s: string): number;
-  defaultCaCertFile(): string | null;
-  loadFile(path: string, password: string | null): Buffer;
+  backend_info(): object;
+  set_error_class(cls: new (message: string, op: string, options?: object) => Error): void;
+  x509_verify_error(text: string): number;
+  cipher_info(name: string): [standardName: string, version: string] | null;
+  tls_config_parse_protocols(s: string): number;
+  tls_default_ca_cert_file(): string | null;
+  tls_load_file(path: string, password: string | null): Buffer;
   socketpair(): [number, number];
-  dupFd(fd: number): number;
-  fdClose(fd: number): void;
-  fdShutdown(fd: number): void;
-  fdSetNoDelay(fd: number, on: boolean): void;
-  fdSetKeepAlive(fd: number, on: boolean, idleSeconds: number): void;
-  fdResetOnClose(fd: number): void;
+  fd_dup(fd: number): number;
+  fd_close(fd: number): void;
+  fd_shutdown(fd: number): void;
+  fd_set_nodelay(fd: number, on: boolean): void;
+  fd_set_keepalive(fd: number, on: boolean, idleSeconds: number): void;
+  fd_reset_on_close(fd: number): void;
 
-  configNew(): ConfigHandle;
-  configFree(c: ConfigHandle): void;
-  configSetAlpn(c: ConfigHandle, s: string): void;
-  configSetCaFile(c: ConfigHandle, s: string): void;
-  configSetCaPath(c: ConfigHandle, s: string): void;
-  configSetCertFile(c: ConfigHandle, s: string): void;
-  configSetCiphers(c: ConfigHandle, s: string): void;
-  configSetCrlFile(c: ConfigHandle, s: string): void;
-  configSetDheparams(c: ConfigHandle, s: string): void;
-  configSetEcdhecurve(c: ConfigHandle, s: string): void;
-  configSetEcdhecurves(c: ConfigHandle, s: string): void;
-  configSetKeyFile(c: ConfigHandle, s: string): void;
-  configSetOcspStapleFile(c: ConfigHandle, s: string): void;
-  configSetCaMem(c: ConfigHandle, b: Bytes): void;
-  configSetCertMem(c: ConfigHandle, b: Bytes): void;
-  configSetCrlMem(c: ConfigHandle, b: Bytes): void;
-  configSetKeyMem(c: ConfigHandle, b: Bytes): void;
-  configSetOcspStapleMem(c: ConfigHandle, b: Bytes): void;
-  configSetSessionId(c: ConfigHandle, b: Bytes): void;
-  configPreferCiphersClient(c: ConfigHandle): void;
-  configPreferCiphersServer(c: ConfigHandle): void;
-  configInsecureNoverifycert(c: ConfigHandle): void;
-  configInsecureNoverifyname(c: ConfigHandle): void;
-  configInsecureNoverifytime(c: ConfigHandle): void;
-  configVerify(c: ConfigHandle): void;
-  configOcspRequireStapling(c: ConfigHandle): void;
-  configVerifyClient(c: ConfigHandle): void;
-  configVerifyClientOptional(c: ConfigHandle): void;
-  configClearKeys(c: ConfigHandle): void;
-  configSetProtocols(c: ConfigHandle, p: number): void;
-  configSetSessionFd(c: ConfigHandle, fd: number): void;
-  configSetVerifyDepth(c: ConfigHandle, n: number): void;
-  configSetSessionLifetime(c: ConfigHandle, n: number): void;
-  configAddTicketKey(c: ConfigHandle, keyrev: number, key: Bytes): void;
-  configAddKeypairFile(c: ConfigHandle, cert: string, key: string, staple: string | null): void;
-  configSetKeypairFile(c: ConfigHandle, cert: string, key: string, staple: string | null): void;
-  configAddKeypairMem(c: ConfigHandle, cert: Bytes, key: Bytes, staple: Bytes | null): void;
-  configSetKeypairMem(c: ConfigHandle, cert: Bytes, key: Bytes, staple: Bytes | null): void;
+  tls_config_new(): ConfigHandle;
+  tls_config_free(c: ConfigHandle): void;
+  tls_config_set_alpn(c: ConfigHandle, s: string): void;
+  tls_config_set_ca_file(c: ConfigHandle, s: string): void;
+  tls_config_set_ca_path(c: ConfigHandle, s: string): void;
+  tls_config_set_cert_file(c: ConfigHandle, s: string): void;
+  tls_config_set_ciphers(c: ConfigHandle, s: string): void;
+  tls_config_set_crl_file(c: ConfigHandle, s: string): void;
+  tls_config_set_dheparams(c: ConfigHandle, s: string): void;
+  tls_config_set_ecdhecurve(c: ConfigHandle, s: string): void;
+  tls_config_set_ecdhecurves(c: ConfigHandle, s: string): void;
+  tls_config_set_key_file(c: ConfigHandle, s: string): void;
+  tls_config_set_ocsp_staple_file(c: ConfigHandle, s: string): void;
+  tls_config_set_ca_mem(c: ConfigHandle, b: Bytes): void;
+  tls_config_set_cert_mem(c: ConfigHandle, b: Bytes): void;
+  tls_config_set_crl_mem(c: ConfigHandle, b: Bytes): void;
+  tls_config_set_key_mem(c: ConfigHandle, b: Bytes): void;
+  tls_config_set_ocsp_staple_mem(c: ConfigHandle, b: Bytes): void;
+  tls_config_set_session_id(c: ConfigHandle, b: Bytes): void;
+  tls_config_prefer_ciphers_client(c: ConfigHandle): void;
+  tls_config_prefer_ciphers_server(c: ConfigHandle): void;
+  tls_config_insecure_noverifycert(c: ConfigHandle): void;
+  tls_config_insecure_noverifyname(c: ConfigHandle): void;
+  tls_config_insecure_noverifytime(c: ConfigHandle): void;
+  tls_config_verify(c: ConfigHandle): void;
+  tls_config_ocsp_require_stapling(c: ConfigHandle): void;
+  tls_config_verify_client(c: ConfigHandle): void;
+  tls_config_verify_client_optional(c: ConfigHandle): void;
+  tls_config_clear_keys(c: ConfigHandle): void;
+  tls_config_set_protocols(c: ConfigHandle, p: number): void;
+  tls_config_set_session_fd(c: ConfigHandle, fd: number): void;
+  tls_config_set_verify_depth(c: ConfigHandle, n: number): void;
+  tls_config_set_session_lifetime(c: ConfigHandle, n: number): void;
+  tls_config_add_ticket_key(c: ConfigHandle, keyrev: number, key: Bytes): void;
+  tls_config_add_keypair_ocsp_file(c: ConfigHandle, cert: string, key: string, staple: string | null): void;
+  tls_config_set_keypair_ocsp_file(c: ConfigHandle, cert: string, key: string, staple: string | null): void;
+  tls_config_add_keypair_ocsp_mem(c: ConfigHandle, cert: Bytes, key: Bytes, staple: Bytes | null): void;
+  tls_config_set_keypair_ocsp_mem(c: ConfigHandle, cert: Bytes, key: Bytes, staple: Bytes | null): void;
 
-  tlsClient(): TlsHandle;
-  tlsServer(): TlsHandle;
-  tlsFree(t: TlsHandle): void;
-  tlsConfigure(t: TlsHandle, c: ConfigHandle): void;
-  tlsReset(t: TlsHandle): void;
-  tlsState(t: TlsHandle): number;
-  tlsAcceptSocket(t: TlsHandle, fd: number): TlsHandle;
-  tlsAcceptFdTransport(t: TlsHandle, fd: number): TlsHandle;
-  tlsAcceptFds(t: TlsHandle, fdr: number, fdw: number): TlsHandle;
-  tlsAcceptCbs(t: TlsHandle, read: ReadCallback, write: WriteCallback): TlsHandle;
-  tlsConnectServername(t: TlsHandle, host: string, port: string | null, sn: string | null): void;
-  tlsConnectSocket(t: TlsHandle, fd: number, sn: string | null): void;
-  tlsConnectFdTransport(t: TlsHandle, fd: number, sn: string | null): void;
-  tlsConnectFds(t: TlsHandle, fdr: number, fdw: number, sn: string | null): void;
-  tlsConnectCbs(t: TlsHandle, read: ReadCallback, write: WriteCallback, sn: string | null): void;
-  tlsHandshake(t: TlsHandle): number;
-  tlsRead(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
-  tlsWrite(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
-  tlsReadBatch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
-  tlsWriteBatch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
-  tlsStreamMode(t: TlsHandle): void;
-  tlsSendfile(t: TlsHandle, fd: number, bytes: number, offset: number): number;
-  tlsClose(t: TlsHandle): number;
-  tlsConnVersion(t: TlsHandle): string | null;
-  tlsConnCipher(t: TlsHandle): string | null;
-  tlsConnCipherStrength(t: TlsHandle): number;
-  tlsConnAlpnSelected(t: TlsHandle): string | null;
-  tlsConnServername(t: TlsHandle): string | null;
-  tlsConnSessionResumed(t: TlsHandle): boolean;
-  tlsPeerCertProvided(t: TlsHandle): boolean;
-  tlsPeerCertContainsName(t: TlsHandle, name: string): boolean;
-  tlsPeerCertHash(t: TlsHandle): string | null;
-  tlsPeerCertIssuer(t: TlsHandle): string | null;
-  tlsPeerCertSubject(t: TlsHandle): string | null;
-  tlsPeerCertNotBefore(t: TlsHandle): number;
-  tlsPeerCertNotAfter(t: TlsHandle): number;
-  tlsPeerCertChainPem(t: TlsHandle): string | null;
-  tlsOcspProcessResponse(t: TlsHandle, b: Bytes): void;
-  tlsPeerOcspCertStatus(t: TlsHandle): number | null;
-  tlsPeerOcspCrlReason(t: TlsHandle): number | null;
-  tlsPeerOcspResponseStatus(t: TlsHandle): number | null;
-  tlsPeerOcspNextUpdate(t: TlsHandle): number | null;
-  tlsPeerOcspThisUpdate(t: TlsHandle): number | null;
-  tlsPeerOcspRevocationTime(t: TlsHandle): number | null;
-  tlsPeerOcspResult(t: TlsHandle): string | null;
-  tlsPeerOcspUrl(t: TlsHandle): string | null;
+  tls_client(): TlsHandle;
+  tls_server(): TlsHandle;
+  tls_free(t: TlsHandle): void;
+  tls_configure(t: TlsHandle, c: ConfigHandle): void;
+  tls_reset(t: TlsHandle): void;
+  ctx_state(t: TlsHandle): number;
+  tls_accept_socket(t: TlsHandle, fd: number): TlsHandle;
+  accept_fd_transport(t: TlsHandle, fd: number): TlsHandle;
+  tls_accept_fds(t: TlsHandle, fdr: number, fdw: number): TlsHandle;
+  tls_accept_cbs(t: TlsHandle, read: ReadCallback, write: WriteCallback): TlsHandle;
+  tls_connect_servername(t: TlsHandle, host: string, port: string | null, sn: string | null): void;
+  tls_connect_socket(t: TlsHandle, fd: number, sn: string | null): void;
+  connect_fd_transport(t: TlsHandle, fd: number, sn: string | null): void;
+  tls_connect_fds(t: TlsHandle, fdr: number, fdw: number, sn: string | null): void;
+  tls_connect_cbs(t: TlsHandle, read: ReadCallback, write: WriteCallback, sn: string | null): void;
+  tls_handshake(t: TlsHandle): number;
+  tls_read(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  tls_write(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  read_batch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  write_batch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
+  stream_mode(t: TlsHandle): void;
+  sendfile(t: TlsHandle, fd: number, bytes: number, offset: number): number;
+  tls_close(t: TlsHandle): number;
+  tls_conn_version(t: TlsHandle): string | null;
+  tls_conn_cipher(t: TlsHandle): string | null;
+  tls_conn_cipher_strength(t: TlsHandle): number;
+  tls_conn_alpn_selected(t: TlsHandle): string | null;
+  tls_conn_servername(t: TlsHandle): string | null;
+  tls_conn_session_resumed(t: TlsHandle): boolean;
+  tls_peer_cert_provided(t: TlsHandle): boolean;
+  tls_peer_cert_contains_name(t: TlsHandle, name: string): boolean;
+  tls_peer_cert_hash(t: TlsHandle): string | null;
+  tls_peer_cert_issuer(t: TlsHandle): string | null;
+  tls_peer_cert_subject(t: TlsHandle): string | null;
+  tls_peer_cert_notbefore(t: TlsHandle): number;
+  tls_peer_cert_notafter(t: TlsHandle): number;
+  tls_peer_cert_chain_pem(t: TlsHandle): string | null;
+  tls_ocsp_process_response(t: TlsHandle, b: Bytes): void;
+  tls_peer_ocsp_cert_status(t: TlsHandle): number | null;
+  tls_peer_ocsp_crl_reason(t: TlsHandle): number | null;
+  tls_peer_ocsp_response_status(t: TlsHandle): number | null;
+  tls_peer_ocsp_next_update(t: TlsHandle): number | null;
+  tls_peer_ocsp_this_update(t: TlsHandle): number | null;
+  tls_peer_ocsp_revocation_time(t: TlsHandle): number | null;
+  tls_peer_ocsp_result(t: TlsHandle): string | null;
+  tls_peer_ocsp_url(t: TlsHandle): string | null;
 
   /** With `ownsFd`, the poller closes `fd` when it is closed (pollClose, GC, teardown). */
-  pollNew(fd: number, cb: (status: number, events: number) => void, ownsFd: boolean): PollHandle;
-  pollStart(p: PollHandle, events: number): void;
-  pollStop(p: PollHandle): void;
-  pollClose(p: PollHandle): void;
-  pollRef(p: PollHandle, on: boolean): void;
+  poll_new(fd: number, cb: (status: number, events: number) => void, ownsFd: boolean): PollHandle;
+  poll_start(p: PollHandle, events: number): void;
+  poll_stop(p: PollHandle): void;
+  poll_close(p: PollHandle): void;
+  poll_ref(p: PollHandle, on: boolean): void;
 }
-
-/** Bits of `tlsState()`. */
-export const State = {
-  freed: 1,
-  connected: 2,
-  handshaken: 4,
-  configured: 8,
-  ownsSocket: 16,
-  /** The kept failure came from the end of the transport's stream before close_notify. */
-  eofFailure: 32,
-  /** A handshake, read or write failed: every later I/O call throws that failure again. */
-  failed: 64,
-} as const;
 
 const require = createRequire(import.meta.url);
 
@@ -166,5 +153,24 @@ function load(): Native {
 }
 
 export const native: Native = load();
-native.setErrorClass(TlsError);
-installLookups({ systemErrorName: getSystemErrorName, x509VerifyError: native.x509VerifyError });
+
+function constant(name: string): number {
+  const v = native.constants[name];
+  if (typeof v !== 'number') throw new Error(`libtls: the addon lacks constant ${name}`);
+  return v;
+}
+
+/** Bits of `ctx_state()`, defined in native/addon.h. */
+export const State = {
+  freed: constant('STATE_FREED'),
+  connected: constant('STATE_CONNECTED'),
+  handshaken: constant('STATE_HANDSHAKEN'),
+  configured: constant('STATE_CONFIGURED'),
+  ownsSocket: constant('STATE_OWNS_SOCKET'),
+  /** The kept failure came from the end of the transport's stream before close_notify. */
+  eofFailure: constant('STATE_EOF_FAILURE'),
+  /** A handshake, read or write failed: every later I/O call throws that failure again. */
+  failed: constant('STATE_FAILED'),
+} as const;
+native.set_error_class(TlsError);
+installLookups({ systemErrorName: getSystemErrorName, x509VerifyError: native.x509_verify_error });

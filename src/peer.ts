@@ -169,7 +169,7 @@ const cipherCache = new Map<string, [string, string] | null>();
 export function cipherOf(name: string): CipherNameAndProtocol {
   let info = cipherCache.get(name);
   if (info === undefined) {
-    info = native.cipherInfo(name);
+    info = native.cipher_info(name);
     cipherCache.set(name, info);
   }
   return { name, standardName: info?.[0] ?? name, version: info?.[1] ?? 'unknown' };

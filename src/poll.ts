@@ -35,7 +35,7 @@ class Watcher {
 
   constructor(fd: number) {
     this.#fd = fd;
-    this.#handle = native.pollNew(fd, this.#onPoll, false);
+    this.#handle = native.poll_new(fd, this.#onPoll, false);
   }
 
   add(w: Waiter): void {
@@ -51,10 +51,10 @@ class Watcher {
     let events = 0;
     for (const w of this.#waiters) events |= w.events;
     if (events === 0) {
-      native.pollClose(this.#handle);
+      native.poll_close(this.#handle);
       watchers.delete(this.#fd);
     } else if (events !== this.#events) {
-      native.pollStart(this.#handle, events);
+      native.poll_start(this.#handle, events);
     }
     this.#events = events;
   }
@@ -152,7 +152,7 @@ export function takeFd(socket: net.Socket): number {
       { code: 'ERR_TLS_INVALID_STATE' },
     );
   }
-  const dup = native.dupFd(fd);
+  const dup = native.fd_dup(fd);
   socket.destroy();
   return dup;
 }

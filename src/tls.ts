@@ -23,11 +23,11 @@ let accepted: (server: Tls, handle: TlsHandle) => Tls;
  * by the next call. Not for callback contexts unless in `streamMode`.
  */
 export function connectFdTransport(t: Tls, socket: number, servername?: string): void {
-  native.tlsConnectFdTransport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
+  native.connect_fd_transport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
 }
 
 export function acceptFdTransport(server: Tls, socket: number): Tls {
-  return accepted(server, native.tlsAcceptFdTransport(handleOf(server), fd(socket, 'fd')));
+  return accepted(server, native.accept_fd_transport(handleOf(server), fd(socket, 'fd')));
 }
 
 /**
@@ -36,7 +36,7 @@ export function acceptFdTransport(server: Tls, socket: number): Tls {
  * calls then work on it too. Before the handshake.
  */
 export function streamMode(t: Tls): void {
-  native.tlsStreamMode(handleOf(t));
+  native.stream_mode(handleOf(t));
 }
 
 /**
@@ -45,7 +45,7 @@ export function streamMode(t: Tls): void {
  * TLS protocol or of the socket. Decided in C from the transport, not from libtls's message.
  */
 export function endedWithoutCloseNotify(t: Tls): boolean {
-  return (native.tlsState(handleOf(t)) & State.eofFailure) !== 0;
+  return (native.ctx_state(handleOf(t)) & State.eofFailure) !== 0;
 }
 
 /** @internal What libtls asked for after a batch call's progress (0: nothing, call again). */
@@ -78,7 +78,7 @@ export function readBatch(
   length: number,
   out: Batch,
 ): number | Want {
-  return batchResult(native.tlsReadBatch(handleOf(t), buf, offset, length), out);
+  return batchResult(native.read_batch(handleOf(t), buf, offset, length), out);
 }
 
 /** @internal As `readBatch`, for writing; after WANT_* repeat with the same remaining bytes. */
@@ -89,7 +89,7 @@ export function writeBatch(
   length: number,
   out: Batch,
 ): number | Want {
-  return batchResult(native.tlsWriteBatch(handleOf(t), buf, offset, length), out);
+  return batchResult(native.write_batch(handleOf(t), buf, offset, length), out);
 }
 
 function port(p: unknown): string | null {
@@ -123,7 +123,7 @@ export class Tls {
 
   /** @internal */
   static create(kind: 'client' | 'server', config?: Config): Tls {
-    const handle = kind === 'client' ? native.tlsClient() : native.tlsServer();
+    const handle = kind === 'client' ? native.tls_client() : native.tls_server();
     const t = new Tls(handle, null, null);
     if (config !== undefined) {
       try {
@@ -148,31 +148,31 @@ export class Tls {
 
   /** Whether `free()` has been called. */
   get freed(): boolean {
-    return (native.tlsState(this.#handle) & State.freed) !== 0;
+    return (native.ctx_state(this.#handle) & State.freed) !== 0;
   }
 
   /** Whether the handshake has completed. */
   get handshaken(): boolean {
-    return (native.tlsState(this.#handle) & State.handshaken) !== 0;
+    return (native.ctx_state(this.#handle) & State.handshaken) !== 0;
   }
 
   // ---- lifetime ----
 
   /** `tls_configure`. */
   configure(config: Config): void {
-    native.tlsConfigure(this.#handle, configHandle(config));
+    native.tls_configure(this.#handle, configHandle(config));
     this.#config = config;
   }
 
   /** `tls_reset`: back to a fresh context with no config; `configure()` before the next use. */
   reset(): void {
-    native.tlsReset(this.#handle);
+    native.tls_reset(this.#handle);
     this.#config = null;
   }
 
   /** `tls_free`; also closes a socket opened by `connect()`. Further calls throw. */
   free(): void {
-    native.tlsFree(this.#handle);
+    native.tls_free(this.#handle);
     this.#scratch = null;
   }
 
@@ -184,24 +184,24 @@ export class Tls {
 
   /** `tls_accept_socket`: a new context for the connected socket `fd` (the caller owns fd). */
   acceptSocket(socket: number): Tls {
-    return new Tls(native.tlsAcceptSocket(this.#handle, fd(socket, 'fd')), this.#config, this);
+    return new Tls(native.tls_accept_socket(this.#handle, fd(socket, 'fd')), this.#config, this);
   }
 
   /** `tls_accept_fds`: a new context reading from `fdRead` and writing to `fdWrite`. */
   acceptFds(fdRead: number, fdWrite: number): Tls {
-    const h = native.tlsAcceptFds(this.#handle, fd(fdRead, 'fdRead'), fd(fdWrite, 'fdWrite'));
+    const h = native.tls_accept_fds(this.#handle, fd(fdRead, 'fdRead'), fd(fdWrite, 'fdWrite'));
     return new Tls(h, this.#config, this);
   }
 
   /** `tls_accept_cbs`: a new context whose ciphertext goes through `read` and `write`. */
   acceptCbs(read: TlsReadCallback, write: TlsWriteCallback): Tls {
-    const h = native.tlsAcceptCbs(this.#handle, fn(read, 'read'), fn(write, 'write'));
+    const h = native.tls_accept_cbs(this.#handle, fn(read, 'read'), fn(write, 'write'));
     return new Tls(h, this.#config, this);
   }
 
   /** `tls_conn_servername`: the SNI name the client asked for, or null. */
   connServername(): string | null {
-    return native.tlsConnServername(this.#handle);
+    return native.tls_conn_servername(this.#handle);
   }
 
   // ---- client side ----
@@ -211,12 +211,12 @@ export class Tls {
    * connected (the Node.js layer's `connect()` does not). `host` may be `"name:port"`.
    */
   connect(host: string, port_?: string | number): void {
-    native.tlsConnectServername(this.#handle, nonEmptyStr(host, 'host'), port(port_), null);
+    native.tls_connect_servername(this.#handle, nonEmptyStr(host, 'host'), port(port_), null);
   }
 
   /** `tls_connect_servername`: as `connect`, verifying and sending `servername` instead of host. */
   connectServername(host: string, port_?: string | number, servername?: string): void {
-    native.tlsConnectServername(
+    native.tls_connect_servername(
       this.#handle,
       nonEmptyStr(host, 'host'),
       port(port_),
@@ -226,12 +226,12 @@ export class Tls {
 
   /** `tls_connect_socket`: TLS over a connected socket the caller owns. */
   connectSocket(socket: number, servername?: string): void {
-    native.tlsConnectSocket(this.#handle, fd(socket, 'fd'), optStr(servername, 'servername'));
+    native.tls_connect_socket(this.#handle, fd(socket, 'fd'), optStr(servername, 'servername'));
   }
 
   /** `tls_connect_fds`: TLS reading from `fdRead` and writing to `fdWrite`. */
   connectFds(fdRead: number, fdWrite: number, servername?: string): void {
-    native.tlsConnectFds(
+    native.tls_connect_fds(
       this.#handle,
       fd(fdRead, 'fdRead'),
       fd(fdWrite, 'fdWrite'),
@@ -241,7 +241,7 @@ export class Tls {
 
   /** `tls_connect_cbs`: TLS whose ciphertext goes through `read` and `write`. */
   connectCbs(read: TlsReadCallback, write: TlsWriteCallback, servername?: string): void {
-    native.tlsConnectCbs(
+    native.tls_connect_cbs(
       this.#handle,
       fn(read, 'read'),
       fn(write, 'write'),
@@ -253,7 +253,7 @@ export class Tls {
 
   /** `tls_handshake`: 0 when done, or WANT_POLLIN / WANT_POLLOUT. */
   handshake(): 0 | Want {
-    return native.tlsHandshake(this.#handle) as 0 | Want;
+    return native.tls_handshake(this.#handle) as 0 | Want;
   }
 
   /**
@@ -267,7 +267,7 @@ export class Tls {
       buf = Buffer.allocUnsafeSlow(n);
       if (n <= 65536) this.#scratch = buf;
     }
-    const r = native.tlsRead(this.#handle, buf, 0, n);
+    const r = native.tls_read(this.#handle, buf, 0, n);
     if (r === WANT_POLLIN || r === WANT_POLLOUT) return r;
     if (r === 0) return null;
     return Buffer.from(buf.subarray(0, r));
@@ -278,7 +278,7 @@ export class Tls {
     if (!(buf instanceof Uint8Array)) fail('buf', 'a Uint8Array', buf);
     const off = int(offset, 'offset', 0, buf.length);
     const len = length === undefined ? buf.length - off : int(length, 'length', 0, buf.length - off);
-    return native.tlsRead(this.#handle, buf, off, len);
+    return native.tls_read(this.#handle, buf, off, len);
   }
 
   /**
@@ -287,7 +287,7 @@ export class Tls {
    */
   write(data: BytesLike): number | Want {
     const b = toBytes(data, 'data');
-    return native.tlsWrite(this.#handle, b, 0, b.length);
+    return native.tls_write(this.#handle, b, 0, b.length);
   }
 
   /**
@@ -297,7 +297,7 @@ export class Tls {
    */
   sendfile(file: number | { fd: number }, bytes: number, offset = 0): number | Want {
     const f = typeof file === 'object' && file !== null ? file.fd : file;
-    return native.tlsSendfile(
+    return native.sendfile(
       this.#handle,
       fd(f, 'file'),
       int(bytes, 'bytes', 0, Number.MAX_SAFE_INTEGER),
@@ -307,75 +307,75 @@ export class Tls {
 
   /** `tls_close`: sends close_notify; 0 when done, or WANT_*. */
   close(): 0 | Want {
-    return native.tlsClose(this.#handle) as 0 | Want;
+    return native.tls_close(this.#handle) as 0 | Want;
   }
 
   // ---- connection ----
 
   connVersion(): string | null {
-    return native.tlsConnVersion(this.#handle);
+    return native.tls_conn_version(this.#handle);
   }
 
   connCipher(): string | null {
-    return native.tlsConnCipher(this.#handle);
+    return native.tls_conn_cipher(this.#handle);
   }
 
   connCipherStrength(): number {
-    return native.tlsConnCipherStrength(this.#handle);
+    return native.tls_conn_cipher_strength(this.#handle);
   }
 
   /** The ALPN protocol selected, or null if none was. */
   connAlpnSelected(): string | null {
-    return native.tlsConnAlpnSelected(this.#handle);
+    return native.tls_conn_alpn_selected(this.#handle);
   }
 
   connSessionResumed(): boolean {
-    return native.tlsConnSessionResumed(this.#handle);
+    return native.tls_conn_session_resumed(this.#handle);
   }
 
   // ---- peer certificate ----
 
   peerCertProvided(): boolean {
-    return native.tlsPeerCertProvided(this.#handle);
+    return native.tls_peer_cert_provided(this.#handle);
   }
 
   peerCertContainsName(name: string): boolean {
-    return native.tlsPeerCertContainsName(this.#handle, nonEmptyStr(name, 'name'));
+    return native.tls_peer_cert_contains_name(this.#handle, nonEmptyStr(name, 'name'));
   }
 
   /** `"SHA256:<hex>"` of the peer certificate's DER, or null without a peer certificate. */
   peerCertHash(): string | null {
-    return native.tlsPeerCertHash(this.#handle);
+    return native.tls_peer_cert_hash(this.#handle);
   }
 
   peerCertIssuer(): string | null {
-    return native.tlsPeerCertIssuer(this.#handle);
+    return native.tls_peer_cert_issuer(this.#handle);
   }
 
   peerCertSubject(): string | null {
-    return native.tlsPeerCertSubject(this.#handle);
+    return native.tls_peer_cert_subject(this.#handle);
   }
 
   /** Start of validity, in epoch seconds. */
   peerCertNotBefore(): number {
-    return native.tlsPeerCertNotBefore(this.#handle);
+    return native.tls_peer_cert_notbefore(this.#handle);
   }
 
   /** End of validity, in epoch seconds. */
   peerCertNotAfter(): number {
-    return native.tlsPeerCertNotAfter(this.#handle);
+    return native.tls_peer_cert_notafter(this.#handle);
   }
 
   /** The peer's certificate chain in PEM, or null without a peer certificate. */
   peerCertChainPem(): string | null {
-    return native.tlsPeerCertChainPem(this.#handle);
+    return native.tls_peer_cert_chain_pem(this.#handle);
   }
 
   // ---- OCSP (client, after the handshake) ----
 
   /** `tls_ocsp_process_response`: checks a DER OCSP response for the peer certificate. */
   ocspProcessResponse(response: BytesLike): void {
-    native.tlsOcspProcessResponse(this.#handle, toBytes(response, 'response'));
+    native.tls_ocsp_process_response(this.#handle, toBytes(response, 'response'));
   }
 
   // The numbers below throw before a response was processed; afterwards a value the response
@@ -383,41 +383,41 @@ export class Tls {
 
   /** `OCSP_CERT_GOOD`, `OCSP_CERT_REVOKED` or `OCSP_CERT_UNKNOWN`. */
   peerOcspCertStatus(): number | null {
-    return native.tlsPeerOcspCertStatus(this.#handle);
+    return native.tls_peer_ocsp_cert_status(this.#handle);
   }
 
   /** `CRL_REASON_*` of a revoked certificate. */
   peerOcspCrlReason(): number | null {
-    return native.tlsPeerOcspCrlReason(this.#handle);
+    return native.tls_peer_ocsp_crl_reason(this.#handle);
   }
 
   /** `OCSP_RESPONSE_*`. */
   peerOcspResponseStatus(): number | null {
-    return native.tlsPeerOcspResponseStatus(this.#handle);
+    return native.tls_peer_ocsp_response_status(this.#handle);
   }
 
   /** Epoch seconds, or null when the response has no nextUpdate. */
   peerOcspNextUpdate(): number | null {
-    return native.tlsPeerOcspNextUpdate(this.#handle);
+    return native.tls_peer_ocsp_next_update(this.#handle);
   }
 
   /** Epoch seconds. */
   peerOcspThisUpdate(): number | null {
-    return native.tlsPeerOcspThisUpdate(this.#handle);
+    return native.tls_peer_ocsp_this_update(this.#handle);
   }
 
   /** Epoch seconds, or null when the certificate is not revoked. */
   peerOcspRevocationTime(): number | null {
-    return native.tlsPeerOcspRevocationTime(this.#handle);
+    return native.tls_peer_ocsp_revocation_time(this.#handle);
   }
 
   peerOcspResult(): string | null {
-    return native.tlsPeerOcspResult(this.#handle);
+    return native.tls_peer_ocsp_result(this.#handle);
   }
 
   /** The OCSP responder URL of the peer certificate, or null if it has none. */
   peerOcspUrl(): string | null {
-    return native.tlsPeerOcspUrl(this.#handle);
+    return native.tls_peer_ocsp_url(this.#handle);
   }
 }
 

@@ -91,7 +91,7 @@ export class FdTransport implements Transport {
   /** Takes `fd` over: it is closed with the transport, even if this constructor throws. */
   constructor(fd: number) {
     this.fd = fd;
-    this.#poll = native.pollNew(fd, this.#onPoll, true);
+    this.#poll = native.poll_new(fd, this.#onPoll, true);
   }
 
   writable(): boolean {
@@ -104,7 +104,7 @@ export class FdTransport implements Transport {
     (bit === READABLE ? this.#onReadable : this.#onWritable).add(ready);
     if ((this.#events & bit) === 0) {
       this.#events |= bit;
-      native.pollStart(this.#poll, this.#events);
+      native.poll_start(this.#poll, this.#events);
     }
   }
 
@@ -129,8 +129,8 @@ export class FdTransport implements Transport {
     if (fired & READABLE && this.#onReadable.empty) idle |= READABLE;
     if (idle !== 0) {
       this.#events &= ~idle;
-      if (this.#events === 0) native.pollStop(this.#poll);
-      else native.pollStart(this.#poll, this.#events);
+      if (this.#events === 0) native.poll_stop(this.#poll);
+      else native.poll_start(this.#poll, this.#events);
     }
     this.#fire(fired);
   }
@@ -145,7 +145,7 @@ export class FdTransport implements Transport {
   }
 
   endWrite(): void {
-    if (!this.#closed) native.fdShutdown(this.fd);
+    if (!this.#closed) native.fd_shutdown(this.fd);
   }
 
   close(): void {
@@ -153,28 +153,28 @@ export class FdTransport implements Transport {
     this.#closed = true;
     this.#onReadable.clear();
     this.#onWritable.clear();
-    if (this.#poll !== null) native.pollClose(this.#poll); // closes the fd too
+    if (this.#poll !== null) native.poll_close(this.#poll); // closes the fd too
     this.#poll = null;
   }
 
   ref(): void {
-    if (this.#poll !== null) native.pollRef(this.#poll, true);
+    if (this.#poll !== null) native.poll_ref(this.#poll, true);
   }
 
   unref(): void {
-    if (this.#poll !== null) native.pollRef(this.#poll, false);
+    if (this.#poll !== null) native.poll_ref(this.#poll, false);
   }
 
   setNoDelay(on: boolean): void {
-    if (!this.#closed) native.fdSetNoDelay(this.fd, on);
+    if (!this.#closed) native.fd_set_nodelay(this.fd, on);
   }
 
   setKeepAlive(on: boolean, initialDelayMs: number): void {
-    if (!this.#closed) native.fdSetKeepAlive(this.fd, on, Math.floor(initialDelayMs / 1000));
+    if (!this.#closed) native.fd_set_keepalive(this.fd, on, Math.floor(initialDelayMs / 1000));
   }
 
   resetOnClose(): void {
-    if (!this.#closed) native.fdResetOnClose(this.fd);
+    if (!this.#closed) native.fd_reset_on_close(this.fd);
   }
 }
 
