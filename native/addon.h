@@ -67,6 +67,23 @@ enum {
   LT_STATE_FAILED = 64, /* a handshake, read or write failed: later I/O calls throw it again */
 };
 
+/*
+ * The I/O state (io.c): a Float64Array the TypeScript layer registers once with io_state(), which
+ * every handshake, read, write, close, sendfile and batch call fills before it returns (or
+ * throws), as Node.js's streamBaseState. The fields:
+ */
+enum {
+  LT_IO_BYTES, /* plaintext bytes the call moved (0 at the end of the stream, or on WANT_*) */
+  LT_IO_WANT,  /* TLS_WANT_POLLIN/POLLOUT: what to wait for before the next call, or 0 */
+  LT_IO_ERRNO, /* errno of the transport's recv()/send() that failed in the call, or 0 */
+  LT_IO_FLAGS, /* LT_IO_FLAG_* */
+  LT_IO_FIELDS
+};
+/* LT_IO_FLAGS bits */
+enum {
+  LT_IO_FLAG_FAILED = 1, /* a failure is kept: every later I/O call throws it (see io.c) */
+};
+
 /* errors.c. Throws TlsError or another error; each returns NULL (or nothing). */
 void lt_throw_status(napi_env env, napi_status status, const char *call);
 /* Throws TlsError(message, op); message NULL means "<op> failed". Always returns NULL. */

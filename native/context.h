@@ -114,6 +114,8 @@ napi_value lt_io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op);
 int lt_io_begin(napi_env env, napi_value *argv, const char *op, bool writing, lt_ctx **out,
                 uint8_t **p, size_t *n);
 void lt_failure_clear(lt_ctx *c);
+/* Fills the I/O state after a call on `c`: `bytes` moved, `want` (0 or TLS_WANT_*). */
+void lt_io_report(const lt_ctx *c, int64_t bytes, int want);
 napi_status lt_io_init(napi_env env, napi_value exports);
 
 /* info.c */

@@ -17,6 +17,58 @@
 
 #define SENDFILE_CHUNK 16384
 
+/*
+ * ---- the I/O state ----
+ *
+ * One per thread (each Node.js environment runs on its own): the registered array's bytes, kept
+ * alive by a reference until the environment's teardown. Before io_state() is called the state
+ * goes to a scratch array nobody reads.
+ */
+static _Thread_local double io_scratch[LT_IO_FIELDS];
+static _Thread_local double *io_state;
+static _Thread_local napi_ref io_state_ref;
+
+static void drop_io_state(void *arg) {
+  napi_env env = arg;
+  if (io_state_ref != NULL)
+    napi_delete_reference(env, io_state_ref);
+  io_state_ref = NULL;
+  io_state = NULL;
+}
+
+void lt_io_report(const lt_ctx *c, int64_t bytes, int want) {
+  double *s = io_state != NULL ? io_state : io_scratch;
+  s[LT_IO_BYTES] = (double)bytes;
+  s[LT_IO_WANT] = want;
+  s[LT_IO_ERRNO] = c->io_errno > 0 ? c->io_errno : 0;
+  s[LT_IO_FLAGS] = c->failure.op != NULL ? LT_IO_FLAG_FAILED : 0;
+}
+
+/* io_state(Float64Array of IO_FIELDS): registers the array every I/O call fills */
+static napi_value js_io_state(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  bool is_ta = false;
+  NAPI_CALL(env, napi_is_typedarray(env, argv[0], &is_ta));
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (is_ta)
+    NAPI_CALL(env, napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
+  if (!is_ta || type != napi_float64_array || length < LT_IO_FIELDS) {
+    napi_throw_type_error(env, NULL, "io_state needs a Float64Array of IO_FIELDS numbers");
+    return NULL;
+  }
+  napi_ref ref;
+  NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &ref));
+  if (io_state_ref != NULL)
+    napi_delete_reference(env, io_state_ref);
+  else
+    NAPI_CALL(env, napi_add_env_cleanup_hook(env, drop_io_state, env));
+  io_state_ref = ref;
+  io_state = data;
+  return lt_undefined(env);
+}
+
 int lt_need_connection(napi_env env, lt_ctx *c, const char *op) {
   if (!c->life.connected) {
     lt_throw_state(env, op, "not connected: call connect*() or accept*() first");
@@ -68,19 +120,22 @@ static napi_value throw_failure(napi_env env, lt_ctx *c) {
 int lt_failed_before(napi_env env, lt_ctx *c) {
   if (c->failure.op == NULL)
     return 0;
+  lt_io_report(c, 0, 0);
   throw_failure(env, c);
   return -1;
 }
 
 napi_value lt_io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op) {
   lt_nodeio_release_idle(c);
+  bool want = rc == TLS_WANT_POLLIN || rc == TLS_WANT_POLLOUT;
+  if (rc == -1 && strcmp(op, "tls_close") != 0)
+    lt_record_failure(c, op);
+  lt_io_report(c, rc > 0 ? rc : 0, want ? (int)rc : 0);
   if (lt_callbacks_failed(env, c))
     return NULL;
   if (rc == -1) {
-    if (strcmp(op, "tls_close") != 0) {
-      lt_record_failure(c, op);
+    if (strcmp(op, "tls_close") != 0)
       return throw_failure(env, c);
-    }
     char buf[256];
     const char *e = io_error_text(c, op, buf, sizeof(buf));
     return lt_throw_tls_errno(env, op, e ? e : "failed", c->io_errno > 0 ? c->io_errno : 0);
@@ -162,8 +217,10 @@ static napi_value js_tls_write(napi_env env, napi_callback_info info) {
   uint8_t *data;
   size_t n;
   TRY(lt_io_begin(env, argv, "tls_write", true, &c, &data, &n));
-  if (n == 0)
+  if (n == 0) {
+    lt_io_report(c, 0, 0);
     return lt_int(env, 0);
+  }
   ssize_t rc = GUARDED(c, tls_write(c->tls, data, n));
   return lt_io_result(env, c, rc, "tls_write");
 }
@@ -194,10 +251,11 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
   if (c->sf.buf == NULL && (c->sf.buf = malloc(SENDFILE_CHUNK)) == NULL)
     return lt_throw_tls_errno(env, "tls_write", "out of memory", ENOMEM);
   int64_t sent = 0;
+  int want = 0; /* what libtls asked for after some progress */
   while (sent < bytes) {
     if (!c->sf.pending) {
-      size_t want = (size_t)(bytes - sent < SENDFILE_CHUNK ? bytes - sent : SENDFILE_CHUNK);
-      ssize_t got = pread(fd, c->sf.buf, want, (off_t)(offset + sent));
+      size_t ask = (size_t)(bytes - sent < SENDFILE_CHUNK ? bytes - sent : SENDFILE_CHUNK);
+      ssize_t got = pread(fd, c->sf.buf, ask, (off_t)(offset + sent));
       if (got < 0) {
         if (errno == EINTR)
           continue;
@@ -216,8 +274,11 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     if (lt_callbacks_failed(env, c))
       return NULL;
     if (w == TLS_WANT_POLLIN || w == TLS_WANT_POLLOUT) {
-      if (sent > 0)
+      if (sent > 0) {
+        want = (int)w;
         break;
+      }
+      lt_io_report(c, 0, (int)w);
       return lt_int(env, w);
     }
     c->sf.pending = false;
@@ -233,6 +294,7 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     c->life.handshaken = true;
     sent += w;
   }
+  lt_io_report(c, sent, want);
   return lt_int(env, sent);
 }
 
@@ -255,7 +317,7 @@ napi_status lt_io_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       EXPORT_FN("tls_handshake", js_tls_handshake), EXPORT_FN("tls_read", js_tls_read),
       EXPORT_FN("tls_write", js_tls_write),         EXPORT_FN("sendfile", js_sendfile),
-      EXPORT_FN("tls_close", js_tls_close),
+      EXPORT_FN("tls_close", js_tls_close),         EXPORT_FN("io_state", js_io_state),
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

@@ -259,15 +259,14 @@ static napi_value js_stream_mode(napi_env env, napi_callback_info info) {
  * ---- batches ----
  *
  * read_batch/write_batch repeat tls_read/tls_write (one record each) until the buffer is full or
- * sent, or libtls asks to wait, so a stream moves several records per call into C. A failure after
- * some progress returns the progress and is thrown by the next call, with libtls's text of the
- * moment. Contexts with the 1:1 transport callbacks are not batched (their callbacks run
- * JavaScript); the other contexts are (the socket transports of libtls itself too).
+ * sent, or libtls asks to wait, so a stream moves several records per call into C. They return
+ * what tls_read/tls_write would (bytes, 0 at the end of the stream, WANT_*); after some progress,
+ * what libtls asked for next is in the I/O state's LT_IO_WANT. A failure after some progress
+ * returns the progress with LT_IO_FLAG_FAILED set: the failure is kept and thrown by the next
+ * call, which the caller makes at once, with libtls's text of the moment. Contexts with the 1:1
+ * transport callbacks are not batched (their callbacks run JavaScript); the other contexts are (the
+ * socket transports of libtls itself too).
  */
-
-/* Added to a batch's progress when libtls asked to wait after it: wait before calling again. */
-#define BATCH_WANT_POLLIN ((int64_t)1 << 40)
-#define BATCH_WANT_POLLOUT ((int64_t)1 << 41)
 
 static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   ARGS(4);
@@ -282,7 +281,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     c->life.has_read = true;
   lt_nodeio_begin_attempt(c);
   size_t done = 0;
-  int64_t want = 0;
+  int want = 0;
   c->life.busy++; /* stream mode: the transport callbacks run JavaScript */
   c->cbs.failed = false;
   c->cbs.error = NULL;
@@ -306,10 +305,8 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     if (done > 0) {
       if (rc == -1)
         lt_record_failure(c, op);
-      else if (rc == TLS_WANT_POLLIN)
-        want = BATCH_WANT_POLLIN;
-      else if (rc == TLS_WANT_POLLOUT)
-        want = BATCH_WANT_POLLOUT;
+      else if (rc == TLS_WANT_POLLIN || rc == TLS_WANT_POLLOUT)
+        want = (int)rc;
     }
     break; /* report the progress; the next call sees the rest (end of stream, the error) */
   }
@@ -318,7 +315,8 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   if (done == 0 || c->cbs.failed)
     return lt_io_result(env, c, rc, op); /* the value, WANT_*, end of stream, or the failure */
   lt_nodeio_release_idle(c);
-  return lt_int(env, (int64_t)done + want);
+  lt_io_report(c, (int64_t)done, want);
+  return lt_int(env, (int64_t)done);
 }
 
 static napi_value js_read_batch(napi_env env, napi_callback_info info) {

@@ -126,6 +126,8 @@ export interface Native {
   tls_peer_ocsp_url(t: TlsHandle): string | null;
 
   /** With `ownsFd`, the poller closes `fd` when it is closed (pollClose, GC, teardown). */
+  /** Registers the array every I/O call fills (see `ioState`). */
+  io_state(state: Float64Array): void;
   poll_new(fd: number, cb: (status: number, events: number) => void, ownsFd: boolean): PollHandle;
   poll_start(p: PollHandle, events: number): void;
   poll_stop(p: PollHandle): void;
@@ -172,5 +174,31 @@ export const State = {
   /** A handshake, read or write failed: every later I/O call throws that failure again. */
   failed: constant('STATE_FAILED'),
 } as const;
+
+/** The fields of `ioState`, defined in native/addon.h. */
+export const Io = {
+  /** Plaintext bytes the call moved. */
+  bytes: constant('IO_BYTES'),
+  /** WANT_POLLIN / WANT_POLLOUT: what to wait for before the next call, or 0. */
+  want: constant('IO_WANT'),
+  /** errno of the transport's recv()/send() that failed in the call, or 0. */
+  errno: constant('IO_ERRNO'),
+  /** `IoFlag` bits. */
+  flags: constant('IO_FLAGS'),
+} as const;
+
+/** Bits of `ioState[Io.flags]`. */
+export const IoFlag = {
+  /** A failure is kept: the next I/O call throws it (after a batch's progress: call again at once). */
+  failed: constant('IO_FLAG_FAILED'),
+} as const;
+
+/**
+ * The I/O state, as Node.js's streamBaseState: every handshake, read, write, close, sendfile and
+ * batch call fills it before it returns. Read it right after the call, before anything else can
+ * run another one (a `push()` can run user code).
+ */
+export const ioState = new Float64Array(constant('IO_FIELDS'));
+native.io_state(ioState);
 native.set_error_class(TlsError);
 installLookups({ systemErrorName: getSystemErrorName, x509VerifyError: native.x509_verify_error });

@@ -12,6 +12,7 @@ import type {
 import type { Config } from './config.js';
 import { OCSP_CERT_REVOKED, OCSP_CERT_UNKNOWN, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { TlsError } from './errors.js';
+import { Io, ioState } from './native.js';
 import {
   type Authorization,
   authorizationOf,
@@ -21,7 +22,7 @@ import {
   trustedCertificates,
   unsupported,
 } from './peer.js';
-import { type Batch, endedWithoutCloseNotify, readBatch, type Tls, writeBatch } from './tls.js';
+import { endedWithoutCloseNotify, readBatch, type Tls, writeBatch } from './tls.js';
 import type { Transport } from './transport.js';
 
 /** The peer certificate of a connection (see `TlsSocket.peerCertificate`). */
@@ -129,7 +130,6 @@ export class TlsSocket extends Duplex {
   #timer: NodeJS.Timeout | null = null;
   #peerCert: PeerCertificate | null | undefined;
   #ocsp: OcspInfo | null | undefined;
-  readonly #out: Batch = { want: 0 };
   /**
    * True once the peer ended the connection by closing TCP without a close_notify alert: the
    * stream then ended as node:tls does (`'end'`), but the data received may be truncated. With
@@ -231,9 +231,11 @@ export class TlsSocket extends Duplex {
   #readLoop(): void {
     while (this.#reading && !this.destroyed) {
       let r: number;
+      let want: number;
       readSpace();
       try {
-        r = readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed, this.#out);
+        r = readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed);
+        want = ioState[Io.want] as number; // before push(), which can run another socket's call
       } catch (err) {
         this.#readFailed(err);
         return;
@@ -244,8 +246,9 @@ export class TlsSocket extends Duplex {
         const chunk = slab.subarray(slabUsed, slabUsed + r);
         slabUsed += r;
         if (!this.push(chunk)) this.#reading = false;
-        // libtls already said the socket is empty: wait instead of asking again
-        if (this.#reading && this.#out.want !== 0) r = this.#out.want;
+        // libtls already said the socket is empty: wait instead of asking again (with a failure
+        // kept, want is 0 and the next call throws it at once)
+        if (this.#reading && want !== 0) r = want;
         else continue;
       }
       if (r === 0) {
@@ -323,13 +326,7 @@ export class TlsSocket extends Duplex {
       // After WANT_*, libtls must see the same bytes again: the slice depends only on #woff.
       let r: number;
       try {
-        r = writeBatch(
-          this.#ctx,
-          buf,
-          this.#woff,
-          Math.min(buf.length - this.#woff, this.#t.writeBatchMax),
-          this.#out,
-        );
+        r = writeBatch(this.#ctx, buf, this.#woff, Math.min(buf.length - this.#woff, this.#t.writeBatchMax));
       } catch (err) {
         this.#finishWrite(err as Error);
         return;
@@ -338,11 +335,11 @@ export class TlsSocket extends Duplex {
         this.#t.wait(r, () => this.#pumpWrite());
         return;
       }
+      const want = ioState[Io.want] as number;
       this.#woff += r;
       this.bytesWritten += r;
       this.#touch();
-      const want = this.#out.want;
-      if (want !== 0 && this.#woff < buf.length) {
+      if (isWant(want) && this.#woff < buf.length) {
         this.#t.wait(want, () => this.#pumpWrite());
         return;
       }

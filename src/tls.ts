@@ -19,8 +19,8 @@ let accepted: (server: Tls, handle: TlsHandle) => Tls;
  * @internal The Node.js layer's fd transport. `connectFdTransport`/`acceptFdTransport` are
  * `connectSocket`/`acceptSocket` with libtls reading the socket through C callbacks that take
  * several records per recv(). `readBatch`/`writeBatch` are `readInto`/`write` repeated in C until
- * `length` bytes moved or libtls asks to wait: see `Batch`. A failure after some progress is thrown
- * by the next call. Not for callback contexts unless in `streamMode`.
+ * `length` bytes moved or libtls asks to wait: see `ioState` in src/native.ts. A failure after
+ * some progress is thrown by the next call. Not for callback contexts unless in `streamMode`.
  */
 export function connectFdTransport(t: Tls, socket: number, servername?: string): void {
   native.connect_fd_transport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
@@ -48,48 +48,17 @@ export function endedWithoutCloseNotify(t: Tls): boolean {
   return (native.ctx_state(handleOf(t)) & State.eofFailure) !== 0;
 }
 
-/** @internal What libtls asked for after a batch call's progress (0: nothing, call again). */
-export interface Batch {
-  want: Want | 0;
-}
-
-const WANT_IN_FLAG = 2 ** 40;
-const WANT_OUT_FLAG = 2 ** 41;
-
-/** Decodes a batch call's number: bytes plus a flag, 0 at end of stream, or WANT_*. */
-function batchResult(r: number, out: Batch): number | Want {
-  if (r < WANT_IN_FLAG) {
-    out.want = 0;
-    return r;
-  }
-  if (r >= WANT_OUT_FLAG) {
-    out.want = WANT_POLLOUT;
-    return r - WANT_OUT_FLAG;
-  }
-  out.want = WANT_POLLIN;
-  return r - WANT_IN_FLAG;
-}
-
-/** @internal Bytes read (out.want: wait for that before calling again), 0 at end of stream, or WANT_*. */
-export function readBatch(
-  t: Tls,
-  buf: Uint8Array,
-  offset: number,
-  length: number,
-  out: Batch,
-): number | Want {
-  return batchResult(native.read_batch(handleOf(t), buf, offset, length), out);
+/**
+ * @internal Bytes read, 0 at end of stream, or WANT_*. After some progress, `ioState[Io.want]` says
+ * what to wait for before calling again (0: call again now).
+ */
+export function readBatch(t: Tls, buf: Uint8Array, offset: number, length: number): number | Want {
+  return native.read_batch(handleOf(t), buf, offset, length) as number | Want;
 }
 
 /** @internal As `readBatch`, for writing; after WANT_* repeat with the same remaining bytes. */
-export function writeBatch(
-  t: Tls,
-  buf: Uint8Array,
-  offset: number,
-  length: number,
-  out: Batch,
-): number | Want {
-  return batchResult(native.write_batch(handleOf(t), buf, offset, length), out);
+export function writeBatch(t: Tls, buf: Uint8Array, offset: number, length: number): number | Want {
+  return native.write_batch(handleOf(t), buf, offset, length) as number | Want;
 }
 
 function port(p: unknown): string | null {
