@@ -185,6 +185,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"IO_WANT", LT_IO_WANT},
       {"IO_ERRNO", LT_IO_ERRNO},
       {"IO_FLAGS", LT_IO_FLAGS},
+      {"IO_IN", LT_IO_IN},
+      {"IO_OUT", LT_IO_OUT},
       {"IO_FIELDS", LT_IO_FIELDS},
       {"IO_FLAG_FAILED", LT_IO_FLAG_FAILED},
       {"STATE_FREED", LT_STATE_FREED},

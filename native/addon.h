@@ -77,6 +77,8 @@ enum {
   LT_IO_WANT,  /* TLS_WANT_POLLIN/POLLOUT: what to wait for before the next call, or 0 */
   LT_IO_ERRNO, /* errno of the transport's recv()/send() that failed in the call, or 0 */
   LT_IO_FLAGS, /* LT_IO_FLAG_* */
+  LT_IO_IN,    /* memory transport: fed bytes libtls has not taken yet */
+  LT_IO_OUT,   /* memory transport: bytes libtls wrote, waiting to be drained */
   LT_IO_FIELDS
 };
 /* LT_IO_FLAGS bits */

@@ -13,7 +13,7 @@
 
 #include <string.h>
 
-ssize_t lt_cb_fail(lt_ctx *c, const char *msg) {
+static ssize_t cb_fail(lt_ctx *c, const char *msg) {
   c->cbs.failed = true;
   c->cbs.error = msg;
   return -1;
@@ -23,7 +23,7 @@ static ssize_t call_cb(lt_ctx *c, napi_ref ref, napi_value arg, napi_value *res)
   napi_value fn, recv;
   if (ref == NULL || napi_get_reference_value(c->env, ref, &fn) != napi_ok || fn == NULL ||
       napi_get_undefined(c->env, &recv) != napi_ok)
-    return lt_cb_fail(c, "transport callback is gone");
+    return cb_fail(c, "transport callback is gone");
   if (napi_call_function(c->env, recv, fn, 1, &arg, res) != napi_ok) {
     c->cbs.failed = true; /* the exception stays pending and is thrown when libtls returns */
     return -1;
@@ -38,26 +38,20 @@ static ssize_t want_or_fail(lt_ctx *c, napi_value res, const char *msg) {
       napi_get_value_int32(c->env, res, &n) == napi_ok &&
       (n == TLS_WANT_POLLIN || n == TLS_WANT_POLLOUT))
     return n;
-  return lt_cb_fail(c, msg);
+  return cb_fail(c, msg);
 }
 
-/*
- * Asks the read callback for up to `ask` bytes; the first `len` go to `buf`, the rest (ask > len
- * only) to `extra` (*extra_len of them).
- */
-ssize_t lt_cb_call_read(lt_ctx *c, void *buf, size_t len, size_t ask, uint8_t *extra,
-                        size_t *extra_len) {
+/* Asks the read callback for `len` bytes: bytes given, 0 at the end of the stream, WANT_*, -1. */
+static ssize_t call_read(lt_ctx *c, void *buf, size_t len) {
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok)
-    return lt_cb_fail(c, "cannot open a handle scope");
+    return cb_fail(c, "cannot open a handle scope");
   ssize_t rc = -1;
   napi_value size, res;
   bool is_ta = false;
-  if (extra_len != NULL)
-    *extra_len = 0;
-  if (napi_create_double(env, (double)ask, &size) != napi_ok) {
-    rc = lt_cb_fail(c, "cannot call the read callback");
+  if (napi_create_double(env, (double)len, &size) != napi_ok) {
+    rc = cb_fail(c, "cannot call the read callback");
   } else if (call_cb(c, c->cbs.read, size, &res) == 0) {
     if (napi_is_typedarray(env, res, &is_ta) == napi_ok && is_ta) {
       napi_typedarray_type type;
@@ -67,25 +61,18 @@ ssize_t lt_cb_call_read(lt_ctx *c, void *buf, size_t len, size_t ask, uint8_t *e
       bool detached = false;
       if (napi_get_typedarray_info(env, res, &type, &n, &data, &ab, NULL) != napi_ok ||
           type != napi_uint8_array)
-        rc = lt_cb_fail(c, "the read callback must return a Uint8Array or WANT_POLLIN");
+        rc = cb_fail(c, "the read callback must return a Uint8Array or WANT_POLLIN");
       else if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok || detached)
         /* its length reads as 0: that would be taken for the end of the stream */
-        rc = lt_cb_fail(c, "the read callback returned a view of a detached ArrayBuffer");
-      else if (n > ask)
-        rc = lt_cb_fail(c, "the read callback returned more bytes than were asked for");
-      else if (n <= len) {
+        rc = cb_fail(c, "the read callback returned a view of a detached ArrayBuffer");
+      else if (n > len)
+        rc = cb_fail(c, "the read callback returned more bytes than were asked for");
+      else {
         if (n)
           memcpy(buf, data, n);
         else if (c->io_errno == 0)
-          c->io_errno = -1; /* the end of the stream, as for the fd transport */
+          c->io_errno = -1; /* the end of the stream, as for the Node.js layer's transports */
         rc = (ssize_t)n;
-      } else if (extra != NULL && extra_len != NULL) {
-        memcpy(buf, data, len);
-        memcpy(extra, (uint8_t *)data + len, n - len);
-        *extra_len = n - len;
-        rc = (ssize_t)len;
-      } else {
-        rc = lt_cb_fail(c, "the read callback returned more bytes than were asked for");
       }
     } else {
       rc = want_or_fail(c, res, "the read callback must return a Uint8Array or WANT_POLLIN");
@@ -96,23 +83,23 @@ ssize_t lt_cb_call_read(lt_ctx *c, void *buf, size_t len, size_t ask, uint8_t *e
 }
 
 /* Hands `len` bytes to the JavaScript write callback: bytes taken, WANT_POLLOUT, or -1. */
-ssize_t lt_cb_call_write(lt_ctx *c, const void *buf, size_t len) {
+static ssize_t call_write(lt_ctx *c, const void *buf, size_t len) {
   napi_env env = c->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok)
-    return lt_cb_fail(c, "cannot open a handle scope");
+    return cb_fail(c, "cannot open a handle scope");
   ssize_t rc = -1;
   napi_value chunk, res;
   void *copy;
   if (napi_create_buffer_copy(env, len, buf, &copy, &chunk) != napi_ok) {
-    rc = lt_cb_fail(c, "cannot call the write callback");
+    rc = cb_fail(c, "cannot call the write callback");
   } else if (call_cb(c, c->cbs.write, chunk, &res) == 0) {
     napi_valuetype t;
     int64_t n;
     if (napi_typeof(env, res, &t) == napi_ok && t == napi_number &&
         napi_get_value_int64(env, res, &n) == napi_ok && n >= 0) {
       rc = n <= (int64_t)len ? (ssize_t)n
-                             : lt_cb_fail(c, "the write callback returned more bytes than given");
+                             : cb_fail(c, "the write callback returned more bytes than given");
     } else {
       rc = want_or_fail(c, res,
                         "the write callback must return the number of bytes taken or WANT_POLLOUT");
@@ -126,18 +113,14 @@ ssize_t lt_cb_read(struct tls *t, void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
   if (c->cbs.failed)
     return -1;
-  if (lt_nodeio_stream_mode(c))
-    return lt_nodeio_stream_read(c, buf, len);
-  return lt_cb_call_read(c, buf, len, len, NULL, NULL);
+  return call_read(c, buf, len);
 }
 
 ssize_t lt_cb_write(struct tls *t, const void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
   if (c->cbs.failed)
     return -1;
-  if (lt_nodeio_stream_mode(c))
-    return lt_nodeio_stream_write(c, buf, len);
-  return lt_cb_call_write(c, buf, len);
+  return call_write(c, buf, len);
 }
 
 int lt_callbacks_set(napi_env env, lt_ctx *c, napi_value rd, napi_value wr) {

@@ -1,8 +1,8 @@
 /*
  * connect and accept: the client side (tls_connect_servername, tls_connect_socket, _fds, _cbs) and
- * the server side (tls_accept_socket, _fds, _cbs), plus the Node.js layer's fd transport variants
- * (connect_fd_transport, accept_fd_transport: the socket calls with libtls reading and writing the
- * fd through nodeio.c's callbacks).
+ * the server side (tls_accept_socket, _fds, _cbs), plus the Node.js layer's transports (nodeio.c):
+ * connect_fd_transport, accept_fd_transport (the socket calls with libtls reading and writing the
+ * fd through nodeio.c's callbacks) and connect_memory, accept_memory (the memory transport).
  *
  * Guards: a connect or accept needs a config (tls_reset() drops it, and libtls dereferences it); a
  * client connects once until reset(); tls_connect_servername opens its socket here, so that free()
@@ -22,7 +22,8 @@ typedef enum {
   LT_ACCEPT_SOCKET,
   LT_ACCEPT_FDS,
   LT_ACCEPT_CBS,
-  LT_ACCEPT_FD_TRANSPORT
+  LT_ACCEPT_FD_TRANSPORT,
+  LT_ACCEPT_MEMORY,
 } lt_accept_mode;
 
 /* A context of `kind` that has a config (tls_reset() drops it; connect/accept dereference it). */
@@ -64,8 +65,9 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
     lt_callbacks_drop(env, child);
     return NULL;
   }
-  if (mode == LT_ACCEPT_FD_TRANSPORT && lt_nodeio_attach_fd(child, fdr) != 0)
-    return lt_throw_tls_errno(env, "tls_accept_socket", "out of memory", ENOMEM);
+  if ((mode == LT_ACCEPT_FD_TRANSPORT && lt_nodeio_attach_fd(child, fdr) != 0) ||
+      (mode == LT_ACCEPT_MEMORY && lt_nodeio_attach_memory(child) != 0))
+    return lt_throw_tls_errno(env, "tls_accept_cbs", "out of memory", ENOMEM);
   struct tls *cctx = NULL;
   int rc;
   const char *op;
@@ -82,8 +84,8 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
     op = "tls_accept_cbs";
     rc = tls_accept_cbs(s->tls, &cctx, lt_cb_read, lt_cb_write, child);
     break;
-  default:
-    op = "tls_accept_socket";
+  default: /* the Node.js layer's transports, on libtls's callback transport */
+    op = mode == LT_ACCEPT_MEMORY ? "tls_accept_cbs" : "tls_accept_socket";
     rc = tls_accept_cbs(s->tls, &cctx, lt_nodeio_read_cb, lt_nodeio_write_cb, child);
     break;
   }
@@ -128,6 +130,15 @@ static napi_value js_tls_accept_fds(napi_env env, napi_callback_info info) {
   TRY(lt_get_fd(env, argv[1], &fdr));
   TRY(lt_get_fd(env, argv[2], &fdw));
   return accept_common(env, argv[0], c, LT_ACCEPT_FDS, fdr, fdw, NULL, NULL);
+}
+
+/* accept_memory(server): a context of the memory transport (nodeio.c) */
+static napi_value js_accept_memory(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  lt_ctx *c;
+  TRY(lt_ctx_get(env, argv[0], "tls_accept_cbs", &c));
+  TRY(need_kind(env, c, "tls_accept_cbs", LT_KIND_SERVER));
+  return accept_common(env, argv[0], c, LT_ACCEPT_MEMORY, -1, -1, NULL, NULL);
 }
 
 static napi_value js_tls_accept_cbs(napi_env env, napi_callback_info info) {
@@ -299,6 +310,28 @@ static napi_value js_tls_connect_fds(napi_env env, napi_callback_info info) {
   return lt_undefined(env);
 }
 
+/* connect_memory(ctx, servername): a client of the memory transport (nodeio.c) */
+static napi_value js_connect_memory(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  char *servername;
+  TRY(lt_ctx_get(env, argv[0], "tls_connect_cbs", &c));
+  TRY(need_client(env, c, "tls_connect_cbs"));
+  TRY(lt_get_string(env, argv[1], true, &servername));
+  if (lt_nodeio_attach_memory(c) != 0) {
+    free(servername);
+    return lt_throw_tls_errno(env, "tls_connect_cbs", "out of memory", ENOMEM);
+  }
+  int rc = tls_connect_cbs(c->tls, lt_nodeio_read_cb, lt_nodeio_write_cb, c, servername);
+  free(servername);
+  if (rc != 0) {
+    lt_nodeio_drop(c);
+    return lt_ctx_fail(env, c->tls, "tls_connect_cbs", "cannot connect");
+  }
+  c->life.connected = true;
+  return lt_undefined(env);
+}
+
 static napi_value js_tls_connect_cbs(napi_env env, napi_callback_info info) {
   ARGS(4);
   lt_ctx *c;
@@ -327,11 +360,13 @@ napi_status lt_connect_init(napi_env env, napi_value exports) {
       EXPORT_FN("tls_accept_fds", js_tls_accept_fds),
       EXPORT_FN("tls_accept_cbs", js_tls_accept_cbs),
       EXPORT_FN("accept_fd_transport", js_accept_fd_transport),
+      EXPORT_FN("accept_memory", js_accept_memory),
       EXPORT_FN("tls_connect_servername", js_tls_connect_servername),
       EXPORT_FN("tls_connect_socket", js_tls_connect_socket),
       EXPORT_FN("tls_connect_fds", js_tls_connect_fds),
       EXPORT_FN("tls_connect_cbs", js_tls_connect_cbs),
       EXPORT_FN("connect_fd_transport", js_connect_fd_transport),
+      EXPORT_FN("connect_memory", js_connect_memory),
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

@@ -2,14 +2,14 @@
  * The context (struct tls) and what the files that implement its calls share. The struct is split
  * by concern: where the context is in its life, its family (an accepted context and its server),
  * the kept failure, the 1:1 callback transport, sendfile's pending chunk, and the Node.js layer's
- * I/O (nodeio.c), which is a separate allocation attached only to the contexts that layer drives.
+ * I/O (nodeio.c), a separate allocation attached only to the contexts that layer drives.
  *
  *   context.c    lifetime and guards: creation, free, configure, reset, ctx_state
  *   connect.c    connect and accept, client and server side
  *   io.c         handshake, read, write, sendfile, close; the kept failure
  *   info.c       connection, peer certificate and OCSP information
  *   callbacks.c  the 1:1 callback transport (tls_connect_cbs / tls_accept_cbs)
- *   nodeio.c     the Node.js layer's I/O: fd transport, batches, buffer pool
+ *   nodeio.c     the Node.js layer's I/O: fd and memory transports, batches, buffer pool
  */
 #ifndef LIBTLS_NODE_CONTEXT_H
 #define LIBTLS_NODE_CONTEXT_H
@@ -132,34 +132,28 @@ ssize_t lt_cb_write(struct tls *t, const void *buf, size_t len, void *arg);
 /* nodeio.c */
 /* Attaches the Node.js layer's fd transport on `fd` (owned by JavaScript); -1 out of memory. */
 int lt_nodeio_attach_fd(lt_ctx *c, int fd);
+/* Attaches the memory transport; -1 out of memory. */
+int lt_nodeio_attach_memory(lt_ctx *c);
 void lt_nodeio_drop(lt_ctx *c);
+/* libtls's read and write callbacks for both of the Node.js layer's transports */
 ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg);
 ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg);
-/* Bytes handed to libtls from the buffer so far (to see progress) */
+/* Bytes handed to libtls from the inbound buffer so far (to see progress) */
 size_t lt_nodeio_served(const lt_ctx *c);
 /* Whether a WANT_POLLIN must be retried at once: more bytes wait in the buffer, and it moved. */
 bool lt_nodeio_buffered_more(const lt_ctx *c, ssize_t rc, size_t served);
 /* Before each attempt of a call */
 void lt_nodeio_begin_attempt(lt_ctx *c);
-/* After a call: hands collected writes out, lets go of an emptied buffer. */
-void lt_nodeio_end_call(lt_ctx *c);
+/* After a call: lets go of an emptied inbound buffer. */
 void lt_nodeio_release_idle(lt_ctx *c);
-/* The Node.js layer's stream mode of the callback transport */
-bool lt_nodeio_stream_mode(const lt_ctx *c);
-ssize_t lt_nodeio_stream_read(lt_ctx *c, void *buf, size_t len);
-ssize_t lt_nodeio_stream_write(lt_ctx *c, const void *buf, size_t len);
+/* Bytes waiting in the inbound buffer (for libtls) and the outbound one (for JavaScript). */
+void lt_nodeio_pending(const lt_ctx *c, size_t *in, size_t *out);
 napi_status lt_nodeio_init(napi_env env, napi_value exports);
 
-/* callbacks.c, for the stream mode */
-ssize_t lt_cb_call_read(lt_ctx *c, void *buf, size_t len, size_t ask, uint8_t *extra,
-                        size_t *extra_len);
-ssize_t lt_cb_call_write(lt_ctx *c, const void *buf, size_t len);
-ssize_t lt_cb_fail(lt_ctx *c, const char *msg);
-
 /*
- * Runs a libtls call that may call back into JavaScript (or read the Node.js layer's buffer): the
- * OpenSSL error queue is cleared first, a WANT_POLLIN with more buffered bytes is retried, the
- * collected writes go out after.
+ * Runs a libtls call that may call back into JavaScript (the 1:1 callbacks: the context is busy
+ * meanwhile) or read the Node.js layer's inbound buffer: the OpenSSL error queue is cleared first,
+ * and a WANT_POLLIN with more buffered bytes is retried.
  */
 #define GUARDED(c, expr)                                                                           \
   ({                                                                                               \
@@ -176,7 +170,6 @@ ssize_t lt_cb_fail(lt_ctx *c, const char *msg);
       (c)->io_errno = 0;                                                                           \
       r_ = (expr);                                                                                 \
     } while (lt_nodeio_buffered_more(c, r_, served_));                                             \
-    lt_nodeio_end_call(c);                                                                         \
     (c)->life.busy--;                                                                              \
     r_;                                                                                            \
   })

@@ -42,6 +42,10 @@ void lt_io_report(const lt_ctx *c, int64_t bytes, int want) {
   s[LT_IO_WANT] = want;
   s[LT_IO_ERRNO] = c->io_errno > 0 ? c->io_errno : 0;
   s[LT_IO_FLAGS] = c->failure.op != NULL ? LT_IO_FLAG_FAILED : 0;
+  size_t in, out;
+  lt_nodeio_pending(c, &in, &out);
+  s[LT_IO_IN] = (double)in;
+  s[LT_IO_OUT] = (double)out;
 }
 
 /* io_state(Float64Array of IO_FIELDS): registers the array every I/O call fills */

@@ -1,13 +1,15 @@
 /*
  * The Node.js layer's I/O, attached to a context as its own struct (lt_nodeio), only for the
- * contexts that layer drives:
- *  - the fd transport: libtls reads and writes a non-blocking socket through the C callbacks
- *    below instead of its own socket BIO;
- *  - the stream mode of the callback transport (upgrade() over a Duplex): one JavaScript call
- *    moves several records each way;
- *  - read_batch/write_batch: tls_read/tls_write repeated in C until the buffer is full or sent, or
- *    libtls asks to wait;
- *  - a small per-thread pool of I/O buffers.
+ * contexts that layer drives. Two transports, neither of which runs JavaScript inside a libtls
+ * call:
+ *  - the fd transport (connect_fd_transport, accept_fd_transport): libtls reads and writes a
+ *    non-blocking socket through the C callbacks below instead of its own socket BIO;
+ *  - the memory transport (connect_memory, accept_memory), for upgrade() over any Duplex, as
+ *    Node.js's TLSWrap over a JSStreamSocket: JavaScript feeds the ciphertext it received into an
+ *    inbound buffer (feed, feed_end), libtls's writes collect in an outbound buffer, and
+ *    JavaScript drains that (drain) after each call, when the I/O state says bytes wait.
+ * Plus read_batch/write_batch (tls_read/tls_write repeated in C) and a small per-thread pool of
+ * I/O buffers.
  */
 #include "context.h"
 
@@ -16,30 +18,36 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* The size of every I/O buffer (received bytes, collected writes): four full TLS records. */
+/* The size of a pooled I/O buffer: four full TLS records. */
 #define IOBUF_SIZE (4 * (16384 + 256))
 #define RECORD_SIZE 16384
 
-typedef enum { LT_NODEIO_FD, LT_NODEIO_STREAM } lt_nodeio_kind;
+typedef enum { LT_NODEIO_FD, LT_NODEIO_MEMORY } lt_nodeio_kind;
+
+/* Bytes [pos, len) of data (capacity cap); data is NULL while empty. */
+typedef struct {
+  uint8_t *data;
+  size_t pos, len, cap;
+} lt_iobuf;
 
 struct lt_nodeio {
   lt_nodeio_kind kind;
   int fd;        /* the fd transport's socket (owned by JavaScript), or -1 */
-  uint8_t *rbuf; /* bytes received that libtls has not taken yet (NULL when none) */
-  size_t rpos, rlen;
-  size_t rserved; /* bytes handed to libtls from the buffer, ever (to see progress) */
-  bool rdrained;  /* a recv() in this call got less than asked: the socket is empty for now */
-  uint8_t *wbuf;  /* stream mode: ciphertext collected for one write callback (IOBUF_SIZE) */
-  size_t wlen;
+  lt_iobuf in;   /* bytes received that libtls has not taken yet */
+  lt_iobuf out;  /* memory transport: what libtls wrote, until JavaScript drains it */
+  size_t served; /* bytes handed to libtls from `in`, ever (to see progress) */
+  bool drained;  /* fd transport: a recv() in this call got less than asked: the socket is empty
+                    for now */
+  bool in_ended; /* memory transport: no more bytes will be fed */
+  int in_errno;  /* ... because the stream failed (else it ended): the errno reported */
 };
 
 /*
  * A few spare I/O buffers per thread (each Node.js environment has its own): a connection takes
- * one when bytes arrive (or are to be written together) and gives it back once they are gone, so
- * a busy connection costs no malloc() per call (a read and a write at once: two) and an idle one
- * holds no buffer.
+ * one when bytes arrive (or are to be written) and gives it back once they are gone, so a busy
+ * connection costs no malloc() per call and an idle one holds no buffer.
  */
-#define SPARE_IOBUFS 2
+#define SPARE_IOBUFS 4
 static _Thread_local uint8_t *spare_iobufs[SPARE_IOBUFS];
 static _Thread_local int spare_count;
 static _Thread_local bool spare_closed; /* the environment is going away: keep no spare */
@@ -64,6 +72,51 @@ static void free_spare_iobufs(void *arg) {
   spare_closed = true;
 }
 
+static void iob_free(lt_iobuf *b) {
+  if (b->data != NULL) {
+    if (b->cap == IOBUF_SIZE)
+      iobuf_put(b->data);
+    else
+      free(b->data);
+  }
+  *b = (lt_iobuf){0};
+}
+
+static size_t iob_size(const lt_iobuf *b) { return b->len - b->pos; }
+
+/* Room for `extra` more bytes after len: a pooled buffer first, a larger one when it must grow. */
+static int iob_reserve(lt_iobuf *b, size_t extra) {
+  if (b->data != NULL && b->pos > 0 && b->cap - b->len < extra) {
+    memmove(b->data, b->data + b->pos, b->len - b->pos);
+    b->len -= b->pos;
+    b->pos = 0;
+  }
+  if (b->data != NULL && b->cap - b->len >= extra)
+    return 0;
+  size_t need = b->len + extra;
+  if (need < b->len)
+    return -1;
+  size_t cap = IOBUF_SIZE;
+  while (cap < need) {
+    if (cap > SIZE_MAX / 2)
+      return -1;
+    cap *= 2;
+  }
+  uint8_t *data = cap == IOBUF_SIZE ? iobuf_get() : malloc(cap);
+  if (data == NULL)
+    return -1;
+  if (b->data != NULL) {
+    memcpy(data, b->data, b->len);
+    if (b->cap == IOBUF_SIZE)
+      iobuf_put(b->data);
+    else
+      free(b->data);
+  }
+  b->data = data;
+  b->cap = cap;
+  return 0;
+}
+
 static int attach(lt_ctx *c, lt_nodeio_kind kind, int fd) {
   lt_nodeio *n = calloc(1, sizeof(*n));
   if (n == NULL)
@@ -76,52 +129,55 @@ static int attach(lt_ctx *c, lt_nodeio_kind kind, int fd) {
 
 int lt_nodeio_attach_fd(lt_ctx *c, int fd) { return attach(c, LT_NODEIO_FD, fd); }
 
+int lt_nodeio_attach_memory(lt_ctx *c) { return attach(c, LT_NODEIO_MEMORY, -1); }
+
 void lt_nodeio_drop(lt_ctx *c) {
   lt_nodeio *n = c->nio;
   if (n == NULL)
     return;
-  if (n->rbuf != NULL)
-    iobuf_put(n->rbuf);
-  if (n->wbuf != NULL)
-    iobuf_put(n->wbuf);
+  iob_free(&n->in);
+  iob_free(&n->out);
   free(n);
   c->nio = NULL;
 }
 
-size_t lt_nodeio_served(const lt_ctx *c) { return c->nio != NULL ? c->nio->rserved : 0; }
+size_t lt_nodeio_served(const lt_ctx *c) { return c->nio != NULL ? c->nio->served : 0; }
 
 /*
  * libtls answers WANT_POLLIN after a record that carried no data for the caller (a TLS 1.3 session
- * ticket, a key update): with more bytes already in our buffer the socket will not become readable
- * for them, so the call is repeated at once, as long as it makes progress on the buffer.
+ * ticket, a key update): with more bytes already in our buffer the transport will not become
+ * readable for them, so the call is repeated at once, as long as it makes progress on the buffer.
  */
 bool lt_nodeio_buffered_more(const lt_ctx *c, ssize_t rc, size_t served) {
   const lt_nodeio *n = c->nio;
-  return n != NULL && rc == TLS_WANT_POLLIN && n->rpos < n->rlen && n->rserved != served;
+  return n != NULL && rc == TLS_WANT_POLLIN && iob_size(&n->in) > 0 && n->served != served;
 }
 
 void lt_nodeio_begin_attempt(lt_ctx *c) {
   if (c->nio != NULL)
-    c->nio->rdrained = false;
+    c->nio->drained = false;
 }
 
-/* After a call: an emptied buffer is let go of (idle connections keep no 64 KiB each). */
+/* After a call: an emptied buffer is let go of (idle connections keep no buffer). */
 void lt_nodeio_release_idle(lt_ctx *c) {
   lt_nodeio *n = c->nio;
-  if (n != NULL && n->rbuf != NULL && n->rpos == n->rlen) {
-    iobuf_put(n->rbuf);
-    n->rbuf = NULL;
-    n->rpos = n->rlen = 0;
-  }
+  if (n != NULL && n->in.data != NULL && iob_size(&n->in) == 0)
+    iob_free(&n->in);
+}
+
+void lt_nodeio_pending(const lt_ctx *c, size_t *in, size_t *out) {
+  const lt_nodeio *n = c->nio;
+  *in = n != NULL ? iob_size(&n->in) : 0;
+  *out = n != NULL ? iob_size(&n->out) : 0;
 }
 
 static ssize_t serve_buffered(lt_nodeio *n, void *buf, size_t len) {
-  size_t k = n->rlen - n->rpos;
+  size_t k = iob_size(&n->in);
   if (k > len)
     k = len;
-  memcpy(buf, n->rbuf + n->rpos, k);
-  n->rpos += k;
-  n->rserved += k;
+  memcpy(buf, n->in.data + n->in.pos, k);
+  n->in.pos += k;
+  n->served += k;
   return (ssize_t)k;
 }
 
@@ -132,21 +188,20 @@ static ssize_t serve_buffered(lt_nodeio *n, void *buf, size_t len) {
  * header, then its body, each with a recv(); here one recv() takes whatever the socket holds
  * (several records), and libtls is served from that buffer. A recv() that comes back short means
  * the socket is empty: the rest of the call asks to wait instead of trying again (the poll is
- * level-triggered, so nothing is missed). The buffer exists only while it holds bytes.
+ * level-triggered, so nothing is missed).
  */
-ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
-  lt_ctx *c = arg;
+static ssize_t fd_read_cb(lt_ctx *c, void *buf, size_t len) {
   lt_nodeio *n = c->nio;
-  if (n->rpos == n->rlen) {
-    if (n->rdrained)
+  if (iob_size(&n->in) == 0) {
+    if (n->drained)
       return TLS_WANT_POLLIN;
-    if (n->rbuf == NULL && (n->rbuf = iobuf_get()) == NULL) {
+    if (n->in.data == NULL && iob_reserve(&n->in, IOBUF_SIZE) != 0) {
       errno = ENOMEM;
       return -1;
     }
     ssize_t got;
     do
-      got = recv(n->fd, n->rbuf, IOBUF_SIZE, 0);
+      got = recv(n->fd, n->in.data, n->in.cap, 0);
     while (got < 0 && errno == EINTR);
     if (got < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -161,16 +216,15 @@ ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
         c->io_errno = -1;
       return 0; /* libtls decides whether the end was clean */
     }
-    if (got < IOBUF_SIZE)
-      n->rdrained = true;
-    n->rpos = 0;
-    n->rlen = (size_t)got;
+    if ((size_t)got < n->in.cap)
+      n->drained = true;
+    n->in.pos = 0;
+    n->in.len = (size_t)got;
   }
   return serve_buffered(n, buf, len);
 }
 
-ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
-  lt_ctx *c = arg;
+static ssize_t fd_write_cb(lt_ctx *c, const void *buf, size_t len) {
   ssize_t sent;
   do
     sent = send(c->nio->fd, buf, len, MSG_NOSIGNAL);
@@ -186,73 +240,110 @@ ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg
 }
 
 /*
- * ---- stream mode ----
+ * ---- the memory transport ----
  *
- * For upgrade(), whose read callback takes from a queue and whose write callback takes every chunk
- * whole: the read callback is asked for up to IOBUF_SIZE bytes and what libtls did not ask for yet
- * waits in the receive buffer; ciphertext is collected and handed to the write callback once per
- * call (or per IOBUF_SIZE bytes).
+ * Reads take what was fed (WANT_POLLIN when nothing is, the end of the stream once feed_end was
+ * called, a failure if the stream failed); writes always take everything: backpressure on the
+ * outbound side is the Node.js layer's, on plaintext, before it writes.
  */
-bool lt_nodeio_stream_mode(const lt_ctx *c) {
-  return c->nio != NULL && c->nio->kind == LT_NODEIO_STREAM;
-}
-
-ssize_t lt_nodeio_stream_read(lt_ctx *c, void *buf, size_t len) {
+static ssize_t memory_read_cb(lt_ctx *c, void *buf, size_t len) {
   lt_nodeio *n = c->nio;
-  if (n->rpos < n->rlen)
+  if (iob_size(&n->in) > 0)
     return serve_buffered(n, buf, len);
-  if (n->rbuf == NULL && (n->rbuf = iobuf_get()) == NULL)
-    return lt_cb_fail(c, "out of memory");
-  size_t extra = 0;
-  ssize_t rc = lt_cb_call_read(c, buf, len, IOBUF_SIZE, n->rbuf, &extra);
-  n->rpos = 0;
-  n->rlen = extra;
-  return rc;
-}
-
-/* The collected ciphertext goes to the write callback, which must take it all. */
-static void flush_writes(lt_ctx *c) {
-  lt_nodeio *n = c->nio;
-  if (n == NULL || n->wlen == 0 || c->cbs.failed)
-    return;
-  size_t len = n->wlen;
-  n->wlen = 0;
-  ssize_t rc = lt_cb_call_write(c, n->wbuf, len);
-  iobuf_put(n->wbuf);
-  n->wbuf = NULL;
-  if ((rc < 0 || (size_t)rc != len) && !c->cbs.failed)
-    lt_cb_fail(c, "the write callback must take every byte");
-}
-
-ssize_t lt_nodeio_stream_write(lt_ctx *c, const void *buf, size_t len) {
-  lt_nodeio *n = c->nio;
-  if (n->wlen + len > IOBUF_SIZE) {
-    flush_writes(c);
-    if (c->cbs.failed)
-      return -1;
-    if (len > IOBUF_SIZE) /* never a TLS record: passed on as it is */
-      return lt_cb_call_write(c, buf, len);
+  if (!n->in_ended)
+    return TLS_WANT_POLLIN;
+  if (n->in_errno > 0) {
+    if (c->io_errno == 0)
+      c->io_errno = n->in_errno;
+    return -1;
   }
-  if (n->wbuf == NULL && (n->wbuf = iobuf_get()) == NULL)
-    return lt_cb_fail(c, "out of memory");
-  memcpy(n->wbuf + n->wlen, buf, len);
-  n->wlen += len;
+  if (c->io_errno == 0)
+    c->io_errno = -1; /* the end of the stream, as for the fd transport */
+  return 0;
+}
+
+static ssize_t memory_write_cb(lt_ctx *c, const void *buf, size_t len) {
+  lt_nodeio *n = c->nio;
+  if (iob_reserve(&n->out, len) != 0) {
+    if (c->io_errno == 0)
+      c->io_errno = ENOMEM;
+    return -1;
+  }
+  memcpy(n->out.data + n->out.len, buf, len);
+  n->out.len += len;
   return (ssize_t)len;
 }
 
-void lt_nodeio_end_call(lt_ctx *c) { flush_writes(c); }
+ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  return c->nio->kind == LT_NODEIO_FD ? fd_read_cb(c, buf, len) : memory_read_cb(c, buf, len);
+}
 
-/* stream_mode(ctx): for a context with transport callbacks, before its handshake */
-static napi_value js_stream_mode(napi_env env, napi_callback_info info) {
+ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
+  lt_ctx *c = arg;
+  return c->nio->kind == LT_NODEIO_FD ? fd_write_cb(c, buf, len) : memory_write_cb(c, buf, len);
+}
+
+/* The context of argv[0], which must use the memory transport. */
+static int memory_ctx(napi_env env, napi_value v, const char *op, lt_ctx **out) {
+  if (lt_ctx_peek(env, v, op, out) != 0)
+    return -1;
+  if ((*out)->nio == NULL || (*out)->nio->kind != LT_NODEIO_MEMORY) {
+    lt_throw_state(env, op, "not a context of the memory transport");
+    return -1;
+  }
+  return 0;
+}
+
+/* feed(ctx, u8): appends received ciphertext; returns the bytes now waiting for libtls */
+static napi_value js_feed(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  uint8_t *data;
+  size_t len;
+  TRY(memory_ctx(env, argv[0], "feed", &c));
+  TRY(lt_get_bytes(env, argv[1], false, &data, &len));
+  lt_nodeio *n = c->nio;
+  if (n->in_ended)
+    return lt_throw_state(env, "feed", "the inbound stream has ended");
+  if (len > 0) {
+    if (iob_reserve(&n->in, len) != 0)
+      return lt_throw_tls_errno(env, "feed", "out of memory", ENOMEM);
+    memcpy(n->in.data + n->in.len, data, len);
+    n->in.len += len;
+  }
+  return lt_int(env, (int64_t)iob_size(&n->in));
+}
+
+/* feed_end(ctx, errno): no more ciphertext comes; errno > 0: because the stream failed */
+static napi_value js_feed_end(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  lt_ctx *c;
+  int32_t err;
+  TRY(memory_ctx(env, argv[0], "feed_end", &c));
+  TRY(lt_get_int32(env, argv[1], &err));
+  if (!c->nio->in_ended) {
+    c->nio->in_ended = true;
+    c->nio->in_errno = err > 0 ? err : 0;
+  }
+  return lt_undefined(env);
+}
+
+/* drain(ctx): the ciphertext libtls wrote since the last drain, as a Buffer, or null */
+static napi_value js_drain(napi_env env, napi_callback_info info) {
   ARGS(1);
   lt_ctx *c;
-  TRY(lt_ctx_get(env, argv[0], "streamMode", &c));
-  if (c->cbs.read == NULL || c->life.handshaken || c->nio != NULL)
-    return lt_throw_state(env, "streamMode",
-                          "for a context with transport callbacks, before its handshake");
-  if (attach(c, LT_NODEIO_STREAM, -1) != 0)
-    return lt_throw_tls_errno(env, "streamMode", "out of memory", ENOMEM);
-  return lt_undefined(env);
+  TRY(memory_ctx(env, argv[0], "drain", &c));
+  lt_iobuf *b = &c->nio->out;
+  napi_value v;
+  if (iob_size(b) == 0) {
+    NAPI_CALL(env, napi_get_null(env, &v));
+    return v;
+  }
+  void *copy;
+  NAPI_CALL(env, napi_create_buffer_copy(env, iob_size(b), b->data + b->pos, &copy, &v));
+  iob_free(b);
+  return v;
 }
 
 /*
@@ -264,10 +355,8 @@ static napi_value js_stream_mode(napi_env env, napi_callback_info info) {
  * what libtls asked for next is in the I/O state's LT_IO_WANT. A failure after some progress
  * returns the progress with LT_IO_FLAG_FAILED set: the failure is kept and thrown by the next
  * call, which the caller makes at once, with libtls's text of the moment. Contexts with the 1:1
- * transport callbacks are not batched (their callbacks run JavaScript); the other contexts are (the
- * socket transports of libtls itself too).
+ * transport callbacks are not batched (their callbacks run JavaScript).
  */
-
 static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   ARGS(4);
   const char *op = reading ? "tls_read" : "tls_write";
@@ -275,16 +364,13 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
   uint8_t *data;
   size_t len;
   TRY(lt_io_begin(env, argv, op, !reading, &c, &data, &len));
-  if (c->cbs.read != NULL && !lt_nodeio_stream_mode(c))
+  if (c->cbs.read != NULL)
     return lt_throw_state(env, op, "batched I/O is for the Node.js layer's transports");
   if (reading)
     c->life.has_read = true;
   lt_nodeio_begin_attempt(c);
   size_t done = 0;
   int want = 0;
-  c->life.busy++; /* stream mode: the transport callbacks run JavaScript */
-  c->cbs.failed = false;
-  c->cbs.error = NULL;
   ssize_t rc = 0;
   while (done < len) {
     size_t chunk = len - done;
@@ -293,8 +379,6 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     size_t served = lt_nodeio_served(c);
     c->io_errno = 0;
     rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
-    if (c->cbs.failed)
-      break;
     if (lt_nodeio_buffered_more(c, rc, served))
       continue;
     if (rc > 0) {
@@ -310,9 +394,7 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     }
     break; /* report the progress; the next call sees the rest (end of stream, the error) */
   }
-  flush_writes(c);
-  c->life.busy--;
-  if (done == 0 || c->cbs.failed)
+  if (done == 0)
     return lt_io_result(env, c, rc, op); /* the value, WANT_*, end of stream, or the failure */
   lt_nodeio_release_idle(c);
   lt_io_report(c, (int64_t)done, want);
@@ -331,7 +413,9 @@ napi_status lt_nodeio_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       EXPORT_FN("read_batch", js_read_batch),
       EXPORT_FN("write_batch", js_write_batch),
-      EXPORT_FN("stream_mode", js_stream_mode),
+      EXPORT_FN("feed", js_feed),
+      EXPORT_FN("feed_end", js_feed_end),
+      EXPORT_FN("drain", js_drain),
   };
   napi_status st = napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
   if (st != napi_ok)

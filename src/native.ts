@@ -98,7 +98,12 @@ export interface Native {
   tls_write(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
   read_batch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
   write_batch(t: TlsHandle, buf: Bytes, offset: number, length: number): number;
-  stream_mode(t: TlsHandle): void;
+  connect_memory(t: TlsHandle, sn: string | null): void;
+  accept_memory(t: TlsHandle): TlsHandle;
+  /** Returns the bytes now waiting for libtls. */
+  feed(t: TlsHandle, b: Bytes): number;
+  feed_end(t: TlsHandle, errno: number): void;
+  drain(t: TlsHandle): Buffer | null;
   sendfile(t: TlsHandle, fd: number, bytes: number, offset: number): number;
   tls_close(t: TlsHandle): number;
   tls_conn_version(t: TlsHandle): string | null;
@@ -185,6 +190,10 @@ export const Io = {
   errno: constant('IO_ERRNO'),
   /** `IoFlag` bits. */
   flags: constant('IO_FLAGS'),
+  /** The memory transport: fed bytes libtls has not taken yet. */
+  in: constant('IO_IN'),
+  /** The memory transport: bytes libtls wrote, waiting for `drain()`. */
+  out: constant('IO_OUT'),
 } as const;
 
 /** Bits of `ioState[Io.flags]`. */

@@ -7,7 +7,15 @@ import { Config, type ConfigOptions } from './config.js';
 import { TlsError } from './errors.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
-import { acceptFdTransport, client, connectFdTransport, server, streamMode, type Tls } from './tls.js';
+import {
+  acceptFdTransport,
+  acceptMemory,
+  client,
+  connectFdTransport,
+  connectMemory,
+  server,
+  type Tls,
+} from './tls.js';
 import { FdTransport, StreamTransport, type Transport } from './transport.js';
 import { fail, INT32_MAX, int, nonEmptyStr, optStr } from './validate.js';
 
@@ -434,7 +442,7 @@ function serverFor(config: Config, owned: boolean, ownedList: (Tls | Config)[]):
 
 /**
  * Runs TLS over an existing Duplex (STARTTLS on a socket that already carried plaintext, a pipe,
- * an in-memory pair) with libtls's callback transport. The stream is owned by the returned socket
+ * an in-memory pair) with the memory transport. The stream is owned by the returned socket
  * from now on: remove your own 'data' listeners before calling this. In server mode, pass the same
  * Config to every call: its server context is made once and shared.
  */
@@ -464,15 +472,13 @@ function upgradeValidated(stream: Duplex, options: UpgradeOptions): Promise<TlsS
   let transport: Transport | undefined;
   let ctx: Tls | undefined;
   try {
-    const t = new StreamTransport(stream, options.head);
-    transport = t;
     if (options.mode === 'client') {
       ctx = client(config);
-      ctx.connectCbs(t.read, t.write, servername);
+      connectMemory(ctx, servername);
     } else {
-      ctx = serverFor(config, owned !== null, ownedList).acceptCbs(t.read, t.write);
+      ctx = acceptMemory(serverFor(config, owned !== null, ownedList));
     }
-    streamMode(ctx);
+    transport = new StreamTransport(stream, ctx, options.head);
   } catch (err) {
     ctx?.free();
     for (const o of ownedList) o.free();

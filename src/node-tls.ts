@@ -9,7 +9,7 @@ import { TlsServer } from './net.js';
 import { type NodeTlsOptions, nodeConfig } from './node-options.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
-import { client, connectFdTransport, streamMode, type Tls } from './tls.js';
+import { client, connectFdTransport, connectMemory, type Tls } from './tls.js';
 import { FdTransport, StreamTransport, type Transport } from './transport.js';
 import { fail, int } from './validate.js';
 
@@ -92,6 +92,10 @@ class PendingTransport implements Transport {
 
   writable(): boolean {
     return this.#inner?.writable() ?? false;
+  }
+
+  afterCall(): void {
+    this.#inner?.afterCall();
   }
 
   close(): void {
@@ -287,7 +291,7 @@ export function connect(...args: unknown[]): TlsSocket {
   return socket;
 }
 
-/** connect({ socket }) on a socket that has read data: libtls's callback transport over it. */
+/** connect({ socket }) on a socket that has read data: the memory transport over it. */
 function overStream(
   raw: net.Socket,
   ctx: Tls,
@@ -298,9 +302,8 @@ function overStream(
 ): TlsSocket {
   let t: StreamTransport;
   try {
-    t = new StreamTransport(raw);
-    ctx.connectCbs(t.read, t.write, servername);
-    streamMode(ctx);
+    connectMemory(ctx, servername);
+    t = new StreamTransport(raw, ctx);
   } catch (err) {
     ctx.free();
     for (const c of owned) c.free();

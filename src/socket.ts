@@ -129,6 +129,8 @@ export class TlsSocket extends Duplex {
   #timeoutMs = 0;
   #timer: NodeJS.Timeout | null = null;
   #peerCert: PeerCertificate | null | undefined;
+  /** What the last call's libtls asked for after its progress (the I/O state's want), or 0. */
+  #want = 0;
   #ocsp: OcspInfo | null | undefined;
   /**
    * True once the peer ended the connection by closing TCP without a close_notify alert: the
@@ -161,6 +163,20 @@ export class TlsSocket extends Duplex {
     this.#strictClose = init.strictClose ?? false;
   }
 
+  /**
+   * One libtls call on the context: its want is kept from the I/O state, then the transport moves
+   * what the call left (the memory transport's ciphertext), before anything else can run a call.
+   */
+  #io(call: () => number): number {
+    try {
+      const r = call();
+      this.#want = ioState[Io.want] as number;
+      return r;
+    } finally {
+      this.#t.afterCall();
+    }
+  }
+
   /** @internal Starts the handshake; `'secure'` or `'error'` follows. */
   startHandshake(): void {
     if (this.#handshakeStarted || this.destroyed) return;
@@ -172,7 +188,7 @@ export class TlsSocket extends Duplex {
     if (this.destroyed) return;
     let r: number;
     try {
-      r = this.#ctx.handshake();
+      r = this.#io(() => this.#ctx.handshake());
     } catch (err) {
       this.destroy(
         endedWithoutCloseNotify(this.#ctx)
@@ -231,11 +247,9 @@ export class TlsSocket extends Duplex {
   #readLoop(): void {
     while (this.#reading && !this.destroyed) {
       let r: number;
-      let want: number;
       readSpace();
       try {
-        r = readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed);
-        want = ioState[Io.want] as number; // before push(), which can run another socket's call
+        r = this.#io(() => readBatch(this.#ctx, slab, slabUsed, SLAB - slabUsed));
       } catch (err) {
         this.#readFailed(err);
         return;
@@ -245,10 +259,11 @@ export class TlsSocket extends Duplex {
         this.#touch();
         const chunk = slab.subarray(slabUsed, slabUsed + r);
         slabUsed += r;
+        const want = this.#want; // before push(), which can run user code and other calls
         if (!this.push(chunk)) this.#reading = false;
-        // libtls already said the socket is empty: wait instead of asking again (with a failure
-        // kept, want is 0 and the next call throws it at once)
-        if (this.#reading && want !== 0) r = want;
+        // libtls already said the transport is empty: wait instead of asking again (with a
+        // failure kept, want is 0 and the next call throws it at once)
+        if (this.#reading && isWant(want)) r = want;
         else continue;
       }
       if (r === 0) {
@@ -326,7 +341,8 @@ export class TlsSocket extends Duplex {
       // After WANT_*, libtls must see the same bytes again: the slice depends only on #woff.
       let r: number;
       try {
-        r = writeBatch(this.#ctx, buf, this.#woff, Math.min(buf.length - this.#woff, this.#t.writeBatchMax));
+        const n = Math.min(buf.length - this.#woff, this.#t.writeBatchMax);
+        r = this.#io(() => writeBatch(this.#ctx, buf, this.#woff, n));
       } catch (err) {
         this.#finishWrite(err as Error);
         return;
@@ -335,7 +351,8 @@ export class TlsSocket extends Duplex {
         this.#t.wait(r, () => this.#pumpWrite());
         return;
       }
-      const want = ioState[Io.want] as number;
+      const want = this.#want;
+      if (this.destroyed) return; // the transport's afterCall() can run the peer, and it us
       this.#woff += r;
       this.bytesWritten += r;
       this.#touch();
@@ -366,7 +383,7 @@ export class TlsSocket extends Duplex {
     if (cb === null || this.destroyed) return;
     let r: number;
     try {
-      r = this.#ctx.close();
+      r = this.#io(() => this.#ctx.close());
     } catch (err) {
       this.#finalCb = null;
       // The peer is gone (after its own close_notify, or its socket closed or reset): nothing is
@@ -396,14 +413,8 @@ export class TlsSocket extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    for (const o of [this.#ctx, ...this.#owned]) {
-      try {
-        o.free();
-      } catch {
-        // in use by its own transport callback right now: free it once that call has returned
-        setImmediate(() => o.free());
-      }
-    }
+    // no JavaScript runs inside a libtls call on the Node.js layer's transports: never in use now
+    for (const o of [this.#ctx, ...this.#owned]) o.free();
     this.#t.close();
     // A write in flight ends with the socket, without an error of its own: net.Socket completes
     // it so, and `socket.errored` stays what destroy() was given.

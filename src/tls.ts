@@ -20,7 +20,7 @@ let accepted: (server: Tls, handle: TlsHandle) => Tls;
  * `connectSocket`/`acceptSocket` with libtls reading the socket through C callbacks that take
  * several records per recv(). `readBatch`/`writeBatch` are `readInto`/`write` repeated in C until
  * `length` bytes moved or libtls asks to wait: see `ioState` in src/native.ts. A failure after
- * some progress is thrown by the next call. Not for callback contexts unless in `streamMode`.
+ * some progress is thrown by the next call. Not for the 1:1 callback contexts.
  */
 export function connectFdTransport(t: Tls, socket: number, servername?: string): void {
   native.connect_fd_transport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
@@ -31,12 +31,30 @@ export function acceptFdTransport(server: Tls, socket: number): Tls {
 }
 
 /**
- * @internal For upgrade(): the context's read callback is asked for up to 64 KiB at a time and its
- * write callback gets the ciphertext of a whole call at once (it must take every byte); the batch
- * calls then work on it too. Before the handshake.
+ * @internal The memory transport, for upgrade() over any Duplex: `connectMemory`/`acceptMemory`
+ * make a context whose ciphertext JavaScript moves itself. `feed` hands libtls what the stream
+ * received (it returns the bytes now waiting), `feedEnd` says no more comes (`errno` > 0: the
+ * stream failed), `drain` takes what libtls wrote (after a call, when `ioState[Io.out]` is not 0).
+ * No JavaScript runs inside a libtls call on such a context.
  */
-export function streamMode(t: Tls): void {
-  native.stream_mode(handleOf(t));
+export function connectMemory(t: Tls, servername?: string): void {
+  native.connect_memory(handleOf(t), optStr(servername, 'servername'));
+}
+
+export function acceptMemory(server: Tls): Tls {
+  return accepted(server, native.accept_memory(handleOf(server)));
+}
+
+export function feed(t: Tls, bytes: Uint8Array): number {
+  return native.feed(handleOf(t), bytes);
+}
+
+export function feedEnd(t: Tls, errno: number): void {
+  native.feed_end(handleOf(t), errno);
+}
+
+export function drain(t: Tls): Buffer | null {
+  return native.drain(handleOf(t));
 }
 
 /**

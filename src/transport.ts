@@ -1,12 +1,16 @@
-// The two ways ciphertext moves under a TlsSocket (docs/parity.md has how each behaves):
-//  - FdTransport: libtls reads and writes a non-blocking socket itself; a uv_poll_t wakes us
-//    when libtls's WANT_POLLIN / WANT_POLLOUT can make progress. No JavaScript sees ciphertext.
-//  - StreamTransport: libtls's callback transport over any Duplex; inbound bytes are queued from
-//    the stream's 'data', outbound bytes go straight to stream.write().
+// The two ways ciphertext moves under a TlsSocket (docs/design.md, "Native core"):
+//  - FdTransport: libtls reads and writes a non-blocking socket itself (native/nodeio.c); a
+//    uv_poll_t wakes us when libtls's WANT_POLLIN / WANT_POLLOUT can make progress. No JavaScript
+//    sees ciphertext.
+//  - StreamTransport: the memory transport over any Duplex, as Node's TLSWrap over a
+//    JSStreamSocket: the stream's 'data' is fed into the context, and what libtls wrote is drained
+//    to stream.write() after each call. C never calls JavaScript.
+import { constants as os } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WANT_POLLIN, type Want } from './constants.js';
 import { TlsError } from './errors.js';
-import { native, type PollHandle } from './native.js';
+import { Io, IoFlag, ioState, native, type PollHandle } from './native.js';
+import { drain, feed, feedEnd, type Tls } from './tls.js';
 
 const READABLE = 1;
 const WRITABLE = 2;
@@ -21,6 +25,11 @@ export interface Transport {
   writable(): boolean;
   /** The most plaintext one write call may take (`writable()` is asked again in between). */
   readonly writeBatchMax: number;
+  /**
+   * Right after every libtls call on the socket's context (before anything else can make one):
+   * moves what the call left for the transport. May throw the transport's own failure instead.
+   */
+  afterCall(): void;
   /** Stops all waiting and releases the fd or the stream. Idempotent. */
   close(): void;
   ref(): void;
@@ -96,6 +105,10 @@ export class FdTransport implements Transport {
 
   writable(): boolean {
     return true;
+  }
+
+  afterCall(): void {
+    // libtls read and wrote the socket itself
   }
 
   wait(want: Want, ready: () => void): void {
@@ -178,21 +191,21 @@ export class FdTransport implements Transport {
   }
 }
 
-/** High-water mark of ciphertext queued from the stream before it is paused. */
+/** High-water mark of ciphertext fed to the context and not taken yet, before the stream is paused. */
 const INBOUND_HIGH = 64 * 1024;
 
 /**
- * libtls's callback transport over a Duplex. The read callback hands libtls queued inbound bytes
- * (WANT_POLLIN when there are none yet); the write callback always takes the whole chunk and
- * writes it to the stream (never WANT_POLLOUT: libtls may not offer the same bytes again), so
- * backpressure applies on the plaintext side through `writable()`.
+ * The memory transport over a Duplex. Inbound: each 'data' chunk is fed into the context's inbound
+ * buffer at once, and the readers waiting are woken; above INBOUND_HIGH bytes not yet taken by
+ * libtls the stream is paused, and resumed once a call took them. Outbound: libtls's writes collect
+ * in the context, and `afterCall()` drains them to `stream.write()`; backpressure is on plaintext,
+ * through `writable()` (the stream's writableNeedDrain), checked between batches of four records.
  */
 export class StreamTransport implements Transport {
   readonly stream: Duplex;
-  // the stream's writableNeedDrain is checked between batches of four records
   readonly writeBatchMax = 4 * 16384;
-  #inbound: Buffer[] = [];
-  #inboundBytes = 0;
+  readonly #ctx: Tls;
+  #inboundBytes = 0; // fed and not taken yet, as the context last said
   #ended = false;
   #error: Error | null = null;
   readonly #onReadable = new Waiters();
@@ -200,40 +213,29 @@ export class StreamTransport implements Transport {
   #closed = false;
   #reset = false; // close() resets the stream (resetAndDestroy) instead of destroying it
   readonly #onData = (chunk: Buffer | string): void => {
+    if (this.#closed || this.#ended) return;
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (b.length === 0) return;
-    this.#inbound.push(b);
-    this.#inboundBytes += b.length;
+    this.#inboundBytes = feed(this.#ctx, b);
     if (this.#inboundBytes >= INBOUND_HIGH) this.stream.pause();
-    this.#wake(true, false);
+    this.#fire(true, false);
   };
-  readonly #onEnd = (): void => {
-    this.#ended = true;
-    this.#wake(true, false);
-  };
-  readonly #onError = (err: Error): void => {
-    this.#error = err;
-    this.#ended = true;
-    this.#wake(true, true);
-  };
-  readonly #onClose = (): void => {
-    this.#ended = true;
-    this.#wake(true, true);
-  };
-  readonly #onDrain = (): void => this.#wake(false, true);
+  readonly #onEnd = (): void => this.#end(null);
+  readonly #onError = (err: Error): void => this.#end(err);
+  readonly #onClose = (): void => this.#end(null);
+  readonly #onDrain = (): void => this.#fire(false, true);
 
-  constructor(stream: Duplex, head?: Uint8Array) {
+  /** `ctx` is a context of the memory transport (connectMemory/acceptMemory) for `stream`. */
+  constructor(stream: Duplex, ctx: Tls, head?: Uint8Array) {
     this.stream = stream;
-    if (head !== undefined && head.length > 0) {
-      this.#inbound.push(Buffer.from(head));
-      this.#inboundBytes = head.length;
-    }
+    this.#ctx = ctx;
+    if (head !== undefined && head.length > 0) this.#inboundBytes = feed(ctx, head);
     stream.on('data', this.#onData);
     stream.on('end', this.#onEnd);
     stream.on('error', this.#onError);
     stream.on('close', this.#onClose);
     stream.on('drain', this.#onDrain);
-    if (stream.readableEnded) this.#ended = true;
+    if (stream.readableEnded) this.#end(null);
     // The stream is ours now: a caller may have paused it (a STARTTLS server reading its command
     // lines), and a paused stream would never deliver the peer's handshake.
     if (this.#inboundBytes < INBOUND_HIGH) stream.resume();
@@ -246,38 +248,43 @@ export class StreamTransport implements Transport {
 
   /** Whether the stream can take more ciphertext now (else wait for WANT_POLLOUT). */
   writable(): boolean {
-    return !this.stream.writableNeedDrain;
+    // a stream that is gone fails the next write (afterCall) instead of waiting for a 'drain'
+    return !this.stream.writableNeedDrain || this.#ended || this.stream.destroyed;
   }
 
-  /** For `connectCbs`/`acceptCbs`: up to `size` queued bytes, an empty array at EOF, or WANT. */
-  readonly read = (size: number): Uint8Array | typeof WANT_POLLIN => {
-    if (this.#inboundBytes === 0) {
-      // a stream that failed is not a clean EOF: say why (ECONNRESET, ...) instead of "unexpected eof"
-      if (this.#error !== null) throw this.#streamError('tls_read');
-      return this.#ended ? new Uint8Array(0) : WANT_POLLIN;
+  /** The end of the inbound stream (`err`: it failed): libtls sees it once it took what was fed. */
+  #end(err: Error | null): void {
+    if (err !== null && this.#error === null) this.#error = err;
+    if (this.#closed) return;
+    if (!this.#ended) {
+      this.#ended = true;
+      let errno = 0;
+      if (this.#error !== null) {
+        const n = (this.#error as NodeJS.ErrnoException).errno;
+        errno = typeof n === 'number' && n !== 0 ? Math.abs(n) : os.errno.EIO;
+      }
+      feedEnd(this.#ctx, errno);
     }
-    const first = this.#inbound[0] as Buffer;
-    let out: Buffer;
-    if (first.length <= size) {
-      out = first;
-      this.#inbound.shift();
-    } else {
-      out = first.subarray(0, size);
-      this.#inbound[0] = first.subarray(size);
-    }
-    this.#inboundBytes -= out.length;
-    if (this.#inboundBytes < INBOUND_HIGH && this.stream.isPaused() && !this.#closed) this.stream.resume();
-    return out;
-  };
+    this.#fire(true, true);
+  }
 
-  /** For `connectCbs`/`acceptCbs`: writes the record to the stream and takes it whole. */
-  readonly write = (chunk: Buffer): number => {
-    if (this.#closed || this.stream.destroyed || this.stream.writableEnded) {
-      throw this.#streamError('tls_write');
+  afterCall(): void {
+    if (this.#closed) return;
+    // what the call left, read before anything below can run another call
+    const out = ioState[Io.out] as number;
+    const failed = ((ioState[Io.flags] as number) & IoFlag.failed) !== 0;
+    this.#inboundBytes = ioState[Io.in] as number;
+    // a stream that failed is not a clean EOF: say why (ECONNRESET, ...) instead of libtls's text
+    if (failed && this.#error !== null) throw this.#streamError('tls_read');
+    if (out > 0) {
+      const chunk = drain(this.#ctx);
+      if (chunk !== null) {
+        if (this.stream.destroyed || this.stream.writableEnded) throw this.#streamError('tls_write');
+        this.stream.write(chunk);
+      }
     }
-    this.stream.write(chunk);
-    return chunk.length;
-  };
+    if (this.#inboundBytes < INBOUND_HIGH && this.stream.isPaused() && !this.#ended) this.stream.resume();
+  }
 
   /** The error for a read or write on a stream that is gone, with the stream's own error as cause. */
   #streamError(op: string): TlsError {
@@ -292,31 +299,30 @@ export class StreamTransport implements Transport {
     });
   }
 
+  /*
+   * A waiter whose condition already holds (bytes were fed after the call that asked to wait, the
+   * stream ended, it can take more) is woken on the next tick, as a poll would: never inside the
+   * caller's own wait().
+   */
   wait(want: Want, ready: () => void): void {
     if (this.#closed) return;
     if (want === WANT_POLLIN) {
       this.#onReadable.add(ready);
-      if (this.#inboundBytes > 0 || this.#ended) this.#wake(true, false);
+      if (this.#inboundBytes > 0 || this.#ended) process.nextTick(() => this.#fire(true, false));
     } else {
       this.#onWritable.add(ready);
-      if (this.writable() || this.#ended) this.#wake(false, true);
+      if (this.writable()) process.nextTick(() => this.#fire(false, true));
     }
   }
 
-  /*
-   * Wakes a waiting reader or writer on the next tick, never synchronously: stream events can fire
-   * inside a libtls call (a write callback's stream.write() on an in-memory pair), and the context
-   * must not be re-entered from there.
-   */
-  #wake(reader: boolean, writer: boolean): void {
-    process.nextTick(() => {
-      if (this.#closed) return;
-      try {
-        if (reader) this.#onReadable.fire();
-      } finally {
-        if (writer && !this.#closed) this.#onWritable.fire();
-      }
-    });
+  /** Wakes the readers, then the writers, even if a reader's callback throws. */
+  #fire(reader: boolean, writer: boolean): void {
+    if (this.#closed) return;
+    try {
+      if (reader) this.#onReadable.fire();
+    } finally {
+      if (writer && !this.#closed) this.#onWritable.fire();
+    }
   }
 
   endWrite(): void {

@@ -1,6 +1,6 @@
 // What TlsSocket stands on, internal to the package: the transports (src/transport.ts: a socket's
-// read, write and close paths may wait for the same direction at once, and each must be woken) and
-// the batched I/O of the fd transport (readBatch/writeBatch in src/tls.ts).
+// read, write and close paths may wait for the same direction at once, and each must be woken),
+// the memory transport's feed/drain and the batched I/O (src/tls.ts), the shared I/O state.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { closeSync, writeSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { Io, IoFlag, ioState } from '../dist/native.js';
 import { takeFd } from '../dist/poll.js';
-import { readBatch, streamMode, writeBatch } from '../dist/tls.js';
+import { acceptMemory, connectMemory, drain, feed, readBatch, writeBatch } from '../dist/tls.js';
 import { FdTransport, StreamTransport } from '../dist/transport.js';
 import { clientConfig, L, pairHandshake, serverConfig, within } from './helpers.mjs';
 
@@ -60,7 +60,9 @@ test('FdTransport re-arms after an error event: a wait registered after the peer
 
 test('StreamTransport wakes every waiter for inbound bytes once data arrives', async () => {
   const stream = new PassThrough();
-  const t = new StreamTransport(stream);
+  const cli = L.client(clientConfig());
+  connectMemory(cli, 'localhost');
+  const t = new StreamTransport(stream, cli);
   try {
     let n = 0;
     const both = new Promise((resolve) => {
@@ -71,9 +73,57 @@ test('StreamTransport wakes every waiter for inbound bytes once data arrives', a
     stream.write('ciphertext');
     await within(both, 2000, 'both waiters');
     assert.equal(n, 2);
-    assert.equal(Buffer.from(t.read(100)).toString(), 'ciphertext');
+    // the bytes were fed to libtls, which takes them for a (broken) TLS record
+    assert.equal(ioState[Io.in], 0);
+    assert.throws(
+      () => cli.handshake(),
+      (e) => e instanceof L.TlsError && e.op === 'tls_handshake',
+    );
   } finally {
     t.close();
+    cli.free();
+  }
+});
+
+test('the memory transport: a client and a server handshake and talk through feed() and drain() alone', () => {
+  const srv = L.server(serverConfig());
+  const cli = L.client(clientConfig());
+  connectMemory(cli, 'localhost');
+  const acc = acceptMemory(srv);
+  try {
+    // what one side drained is fed to the other; no callback, no fd
+    const pass = (from, to) => {
+      const b = drain(from);
+      if (b !== null) feed(to, b);
+      return b === null ? 0 : b.length;
+    };
+    let done = 0;
+    for (let i = 0; i < 20 && done !== 2; i++) {
+      done = 0;
+      for (const [t, peer] of [
+        [cli, acc],
+        [acc, cli],
+      ]) {
+        const r = t.handshake();
+        assert.ok(r === 0 || r === L.WANT_POLLIN, `handshake: ${r}`);
+        if (r === 0) done++;
+        if (ioState[Io.out] > 0) assert.ok(pass(t, peer) > 0);
+      }
+    }
+    assert.equal(done, 2, 'both handshakes completed');
+    assert.equal(drain(cli), null, 'nothing waits once drained');
+    assert.equal(cli.write('over memory'), 11);
+    assert.ok(ioState[Io.out] > 11, 'a record waits to be drained');
+    const record = drain(cli);
+    assert.ok(record !== null && record.length > 11);
+    assert.equal(feed(acc, record), record.length, 'feed() says how many bytes wait for libtls');
+    assert.equal(acc.read(100)?.toString(), 'over memory');
+    assert.equal(ioState[Io.in], 0, 'the read took them all');
+    assert.equal(acc.read(100), L.WANT_POLLIN, 'nothing more was fed');
+  } finally {
+    cli.free();
+    acc.free();
+    srv.free();
   }
 });
 
@@ -143,12 +193,16 @@ test('writeBatch sends a buffer of many records in one call and offers the same 
   }
 });
 
-test('streamMode() is only for a context with transport callbacks, before its handshake; the 1:1 callbacks keep the sizes libtls asks for', async () => {
+test('feed() and drain() are only for contexts of the memory transport; the 1:1 callbacks keep the sizes libtls asks for', async () => {
   const { cli, acc, srv, fds } = await pairHandshake(serverConfig(), clientConfig());
   try {
     assert.throws(
-      () => streamMode(cli),
-      (e) => e instanceof L.TlsError && e.op === 'streamMode',
+      () => feed(cli, Buffer.from('x')),
+      (e) => e instanceof L.TlsError && e.op === 'feed' && e.code === 'ERR_TLS_INVALID_STATE',
+    );
+    assert.throws(
+      () => drain(cli),
+      (e) => e instanceof L.TlsError && e.op === 'drain' && e.code === 'ERR_TLS_INVALID_STATE',
     );
   } finally {
     cli.free();
@@ -157,8 +211,8 @@ test('streamMode() is only for a context with transport callbacks, before its ha
     closeSync(fds[0]);
     closeSync(fds[1]);
   }
-  // without stream mode, a callback context's read callback is asked for what libtls wants: a
-  // record header (5 bytes) first
+  // a 1:1 callback context's read callback is asked for what libtls wants: a record header (5
+  // bytes) first
   const asked = [];
   const c = L.client(clientConfig());
   try {
