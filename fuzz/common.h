@@ -1,7 +1,7 @@
 /*
  * Shared pieces of the libFuzzer harnesses: the test PKI, the binding's default cipher list, and
  * an in-memory callback transport (tls_connect_cbs / tls_accept_cbs over two byte queues), used the
- * way native/context.c uses libtls. Each harness is one .c file including this header.
+ * way native/ uses libtls. Each harness is one .c file including this header.
  */
 #ifndef LIBTLS_FUZZ_COMMON_H
 #define LIBTLS_FUZZ_COMMON_H

@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness: tls_ocsp_process_response on a client after a real handshake (test PKI,
- * in-memory callback transport), guarded exactly as native/context.c guards it:
+ * in-memory callback transport), guarded exactly as native/info.c guards it:
  *  - ocsp_ready(): a client context whose handshake completed;
  *  - an empty response is refused before libtls sees it;
  *  - tls_peer_ocsp_url() must be non-NULL (libtls keeps OCSP state only for a peer certificate

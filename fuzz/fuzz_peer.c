@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness: bytes from a hostile peer through the callback transport, as upgrade() feeds
- * them to libtls (native/context.c read_cb/write_cb). A server context accepts with
+ * them to libtls (native/nodeio.c's memory transport). A server context accepts with
  * tls_accept_cbs (or, with bit 7 of byte 0, a client connects with tls_connect_cbs to
  * "localhost"); its read callback hands out the input in chunks and returns WANT_POLLIN once
  * the input is exhausted; the write callback takes everything. The harness drives tls_handshake,

@@ -1,6 +1,6 @@
 // ASan: npm run build:asan && LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 node --test test/traps.test.mjs
 //
-// The guards of native/context.c (the README's "What differs from plain libtls, and why"):
+// The guards in native/ (docs/design.md; the README's "What differs from plain libtls, and why"):
 // each test below drives a scenario that crashes, hangs or leaks with plain libtls. Scenarios that
 // would crash run in a child process, so a regression shows as a failed test (non-zero exit or a
 // signal, with the child's stderr) instead of a dead test runner. Children inherit the environment,
