@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import { describe, test } from 'node:test';
-import { L, listen, pem, within } from './helpers.mjs';
-import { closeServer, curlTo, noLeaks, run } from './servers-common.mjs';
+import { L, listen, pem, within } from '../support/helpers.mjs';
+import { closeServer, curlTo, noLeaks, run } from '../support/servers.mjs';
 
 const { createHttp2Server, http2Connection } = L;
 const T = { timeout: 30_000 };

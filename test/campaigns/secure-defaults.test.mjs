@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { L, listen, pki, within } from './helpers.mjs';
+import { L, listen, pki, within } from '../support/helpers.mjs';
 
 const T = { timeout: 30_000 };
 const noop = () => {};

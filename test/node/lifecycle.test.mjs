@@ -21,7 +21,7 @@ import {
   serverConfig,
   untilDone,
   waitFor,
-} from './helpers.mjs';
+} from '../support/helpers.mjs';
 
 const T = { timeout: 30_000 };
 const dist = pathToFileURL(path.join(root, 'dist', 'index.js')).href;

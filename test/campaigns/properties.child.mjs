@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { clientConfig, L, pairHandshake, pem, pki, serverConfig } from './helpers.mjs';
+import { clientConfig, L, pairHandshake, pem, pki, serverConfig } from '../support/helpers.mjs';
 
 // ---- outcomes ----
 

@@ -9,17 +9,17 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as L from '../dist/index.js';
+import * as L from '../../dist/index.js';
 
 export { L };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository's root directory (dist/, examples/ and test/ are below it). */
-export const root = path.join(here, '..');
+export const root = path.join(here, '..', '..');
 /** The file: URL of this module, for child processes' code to import the helpers from. */
 export const helpersUrl = import.meta.url;
 /** Absolute path of a file of the test PKI (made by test/fixtures/make-pki.sh). */
-export const pki = (name) => path.join(here, 'fixtures', 'pki', name);
+export const pki = (name) => path.join(root, 'test', 'fixtures', 'pki', name);
 /** The bytes of a file of the test PKI (PEM or DER). */
 export const pem = (name) => readFileSync(pki(name));
 /** `openssl s_server`/`s_client` arguments for the test PKI's `name`.crt and `name`.key. */
@@ -294,7 +294,7 @@ let shimPath;
 /** Builds (once per content) test/fixtures/loopback-bind.c into an LD_PRELOAD shim; its path. */
 export function loopbackShim() {
   if (shimPath) return shimPath;
-  const src = path.join(here, 'fixtures', 'loopback-bind.c');
+  const src = path.join(root, 'test', 'fixtures', 'loopback-bind.c');
   const out = path.join(os.tmpdir(), `libtls-loopback-bind-${sha256(readFileSync(src)).slice(0, 16)}.so`);
   if (!existsSync(out)) {
     const tmp = `${out}.${process.pid}.tmp`;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
-import { L, listen, openFds, pem, pki, silentTcpServer, waitFor, within } from './helpers.mjs';
+import { L, listen, openFds, pem, pki, silentTcpServer, waitFor, within } from '../support/helpers.mjs';
 
 const T = { timeout: 30_000 };
 

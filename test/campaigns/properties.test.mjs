@@ -7,9 +7,9 @@
 // Each run uses a fresh seed, printed with the results; replay one with LIBTLS_FC_SEED=<seed>.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { helpersUrl, runNodeScript } from './helpers.mjs';
+import { helpersUrl, runNodeScript } from '../support/helpers.mjs';
 
-const childUrl = new URL('./properties.child.mjs', helpersUrl).href;
+const childUrl = new URL('./properties.child.mjs', import.meta.url).href;
 const seed = process.env.LIBTLS_FC_SEED
   ? Number(process.env.LIBTLS_FC_SEED)
   : (Date.now() ^ (Math.random() * 2 ** 31)) | 0;

@@ -35,7 +35,7 @@ import {
   tempDir,
   untilDone,
   waitFor,
-} from './helpers.mjs';
+} from '../support/helpers.mjs';
 
 const T = { timeout: 30_000 };
 const caps = L.backend.capabilities;
@@ -301,7 +301,7 @@ test(
   T,
   async (t) => {
     scope(t);
-    const url = new URL('../dist/index.js', import.meta.url).href;
+    const url = new URL('../../dist/index.js', import.meta.url).href;
     const r = await runNodeScript(`
       const L = await import(${JSON.stringify(url)});
       const seen = [];
@@ -430,7 +430,7 @@ test('npm install --libtls_static=1 links libtls and its TLS library into the ad
   assert.deepEqual(dyn('--defined-only'), [], 'no OpenSSL or libtls symbol exported');
 
   const ossl = s.peer(await opensslServer(['-www'], { naccept: 1 }));
-  const url = new URL('../dist/index.js', import.meta.url).href;
+  const url = new URL('../../dist/index.js', import.meta.url).href;
   const r = await runNodeScript(
     `
       const L = await import(${JSON.stringify(url)});

@@ -12,8 +12,8 @@ import nodeTls from 'node:tls';
 import tls, { connect, createServer, TLSSocket } from 'libtls/tls';
 import { fetch, Agent as UAgent } from 'undici';
 import WebSocket, { WebSocketServer } from 'ws';
-import { L, listen, pem, readAll, within } from './helpers.mjs';
-import { closeServer, noLeaks } from './servers-common.mjs';
+import { L, listen, pem, readAll, within } from '../support/helpers.mjs';
+import { closeServer, noLeaks } from '../support/servers.mjs';
 
 const T = { timeout: 30_000 };
 const serverTls = () => ({ key: pem('server.key'), cert: pem('server.crt') });

@@ -7,10 +7,10 @@ import { closeSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { takeFd } from '../dist/poll.js';
-import { readBatch, streamMode, writeBatch } from '../dist/tls.js';
-import { FdTransport, StreamTransport } from '../dist/transport.js';
-import { clientConfig, L, pairHandshake, serverConfig, within } from './helpers.mjs';
+import { takeFd } from '../../dist/poll.js';
+import { readBatch, streamMode, writeBatch } from '../../dist/tls.js';
+import { FdTransport, StreamTransport } from '../../dist/transport.js';
+import { clientConfig, L, pairHandshake, serverConfig, within } from '../support/helpers.mjs';
 
 /** Where a batch call says what libtls asked for after its progress. */
 const out = { want: 0 };

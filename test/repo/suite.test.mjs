@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { root, sha256, tempDir } from './helpers.mjs';
+import { root, sha256, tempDir } from '../support/helpers.mjs';
 
 const read = (f) => readFileSync(path.join(root, f), 'utf8');
 

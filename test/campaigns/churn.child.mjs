@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { clientConfig, L, openFds, serverConfig, sleep, waitFor } from './helpers.mjs';
+import { clientConfig, L, openFds, serverConfig, sleep, waitFor } from '../support/helpers.mjs';
 
 if (typeof globalThis.gc !== 'function') throw new Error('run with --expose-gc');
 const gc = globalThis.gc;

@@ -19,7 +19,7 @@
 // stay within a few MiB of each other on this machine (they are printed).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { helpersUrl, runNodeScript } from './helpers.mjs';
+import { runNodeScript } from '../support/helpers.mjs';
 
 const CYCLES = Number(process.env.LIBTLS_CHURN_CYCLES ?? 10_000);
 // Under AddressSanitizer (npm run test:asan) freed memory waits in a 256 MiB quarantine and RSS
@@ -29,7 +29,7 @@ const KINDS = 10; // test/churn.child.mjs: 4 clean, 6 abrupt kinds, in turn
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 
 test('10,000 connect/handshake/write/destroy cycles, clean and abrupt, leave fds, handles and RSS flat', async (t) => {
-  const childUrl = new URL('./churn.child.mjs', helpersUrl).href;
+  const childUrl = new URL('./churn.child.mjs', import.meta.url).href;
   const code = `const m = await import(${JSON.stringify(childUrl)}); await m.run(${CYCLES});`;
   const r = await runNodeScript(code, {
     nodeArgs: ['--expose-gc', '--min-semi-space-size=16', '--max-semi-space-size=16'],

@@ -3,10 +3,10 @@
 // left behind) must be equal, up to the differences listed in parity/allowed.mjs.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { normalize, notOver } from './parity/allowed.mjs';
-import { OVER_EVERY_TRANSPORT, scenarios, TRANSPORTS } from './parity/scenarios.mjs';
-import { libtlsStack, nodeStack } from './parity/stacks.mjs';
-import { handles, openFds, until } from './parity/trace.mjs';
+import { normalize, notOver } from './allowed.mjs';
+import { OVER_EVERY_TRANSPORT, scenarios, TRANSPORTS } from './scenarios.mjs';
+import { libtlsStack, nodeStack } from './stacks.mjs';
+import { handles, openFds, until } from './trace.mjs';
 
 /** Runs one scenario on one stack; its trace, with what it left open. */
 async function run(name, stack, via) {

@@ -19,7 +19,7 @@ import {
   silentTcpServer,
   tempDir,
   until,
-} from './helpers.mjs';
+} from '../support/helpers.mjs';
 
 const MAIN = path.join(root, 'dist', 'cli', 'main.js');
 const EXAMPLES = path.join(root, 'examples');

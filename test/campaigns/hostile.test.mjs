@@ -43,8 +43,8 @@ import {
   throwsTls,
   waitFor,
   within,
-} from './helpers.mjs';
-import { keylogClient, nextClientSeq, open, seal, startProxy } from './mitm.mjs';
+} from '../support/helpers.mjs';
+import { keylogClient, nextClientSeq, open, seal, startProxy } from '../support/mitm.mjs';
 
 const T = { timeout: 15_000 };
 const noop = () => {};

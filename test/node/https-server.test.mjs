@@ -10,8 +10,8 @@ import { describe, test } from 'node:test';
 import express from 'express';
 import Fastify from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
-import { L, listen, pem, pki, until, within } from './helpers.mjs';
-import { closeServer, curlTo, noLeaks, run } from './servers-common.mjs';
+import { L, listen, pem, pki, until, within } from '../support/helpers.mjs';
+import { closeServer, curlTo, noLeaks, run } from '../support/servers.mjs';
 
 const { createHttpsServer, Config, HttpsServer } = L;
 const T = { timeout: 30_000 };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { closeSync } from 'node:fs';
 import { test } from 'node:test';
-import { clientConfig, L, pairHandshake, serverConfig } from './helpers.mjs';
+import { clientConfig, L, pairHandshake, serverConfig } from '../support/helpers.mjs';
 
 test('a client and a server complete a TLS 1.3 handshake over a socketpair and exchange bytes', async () => {
   const { cli, acc, srv, fds, clientError, serverError } = await pairHandshake(

@@ -13,8 +13,8 @@ import { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { connect } from 'libtls/tls';
 import pg from 'pg';
-import { freePort, pem, pki, sleep, within } from './helpers.mjs';
-import { noLeaks, run } from './servers-common.mjs';
+import { freePort, pem, pki, sleep, within } from '../support/helpers.mjs';
+import { noLeaks, run } from '../support/servers.mjs';
 
 // Debian's postgresql package (preflight checks it): the newest version's server programs
 const versions = (() => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
-import { L, listen, openFds, pem, waitFor, within } from './helpers.mjs';
+import { L, listen, openFds, pem, waitFor, within } from '../support/helpers.mjs';
 
 const T = { timeout: 30_000 };
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { root, tempDir } from './helpers.mjs';
+import { root, tempDir } from '../support/helpers.mjs';
 
 const run = promisify(execFile);
 
