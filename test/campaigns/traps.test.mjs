@@ -6,105 +6,20 @@
 // signal, with the child's stderr) instead of a dead test runner. Children inherit the environment,
 // so the ASan command above also runs them under ASan.
 import assert from 'node:assert/strict';
-import { closeSync, writeSync } from 'node:fs';
-import net from 'node:net';
+import { closeSync } from 'node:fs';
 import { test } from 'node:test';
+import { clean, isTlsError } from '../support/children.mjs';
 import {
   clientConfig,
-  helpersUrl,
   L,
-  listen,
   openFds,
   opensslServer,
-  runNodeScript,
   serverConfig,
   tcpFd,
   tlsError,
   untilDone,
   waitFor,
-  withSocketpair,
-} from './helpers.mjs';
-
-// Code every child starts with: the helpers, and `outcome(f)`, which turns a call into plain data
-// ({ ok: true, v } or { ok: false, name, op, message }) that `report()` sends to the parent; and
-// two ways to get a connected pair of contexts, `handshakenPair()` and `cbPair()`.
-const PRELUDE = `
-import { closeSync, readFileSync, writeSync } from 'node:fs';
-import { L, pki, pem, clientConfig, serverConfig, untilDone, openFds } from ${JSON.stringify(helpersUrl)};
-const report = (v) => console.log('RESULT ' + JSON.stringify(v));
-const outcome = (f) => {
-  try {
-    const v = f();
-    return { ok: true, v: v === undefined ? null : v };
-  } catch (e) {
-    return { ok: false, name: e?.name, op: e?.op, message: String(e?.message) };
-  }
-};
-const errOf = (e) => ({ ok: false, name: e?.name, op: e?.op, message: String(e?.message) });
-// A client and an accepted server context (the test configs) handshaken over a socketpair.
-async function handshakenPair() {
-  const [a, b] = L.socketpair();
-  const srv = L.server(serverConfig());
-  const cli = L.client(clientConfig());
-  cli.connectSocket(a, 'localhost');
-  const acc = srv.acceptSocket(b);
-  await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
-  return { a, b, srv, cli, acc };
-}
-// Two contexts talking through tls.h's callback transport over in-memory queues.
-function cbPair(hook = () => {}) {
-  const toSrv = [];
-  const toCli = [];
-  const take = (q, n) => {
-    if (q.length === 0) return L.WANT_POLLIN;
-    const all = Buffer.concat(q.splice(0));
-    if (all.length > n) q.push(all.subarray(n));
-    return new Uint8Array(all.subarray(0, n));
-  };
-  const p = { srv: L.server(serverConfig()), cli: L.client(clientConfig()) };
-  p.cli.connectCbs(
-    (n) => { hook('cli', 'read', p); return take(toCli, n); },
-    (c) => { hook('cli', 'write', p); toSrv.push(Buffer.from(c)); return c.length; },
-    'localhost',
-  );
-  p.acc = p.srv.acceptCbs(
-    (n) => { hook('acc', 'read', p); return take(toSrv, n); },
-    (c) => { hook('acc', 'write', p); toCli.push(Buffer.from(c)); return c.length; },
-  );
-  return p;
-}
-`;
-
-/**
- * Runs `body` (ESM, after PRELUDE) in a fresh node process. Resolves with its exit status, signal,
- * output and the values it report()ed. Killed after `timeout` ms (a hang is a failure too).
- */
-async function runChild(body, { gc = false, timeout = 20_000 } = {}) {
-  const r = await runNodeScript(PRELUDE + body, { nodeArgs: gc ? ['--expose-gc'] : [], timeout });
-  const results = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('RESULT '))
-    .map((l) => JSON.parse(l.slice(7)));
-  return { ...r, results };
-}
-
-/** Asserts the child exited 0 by itself (no crash, no abort, no hang) and returns its reports. */
-async function clean(body, opts) {
-  const r = await runChild(body, opts);
-  const why = `child status=${r.status} signal=${r.signal} timedOut=${r.timedOut}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-  assert.equal(r.timedOut, false, why);
-  assert.equal(r.signal, null, why);
-  assert.equal(r.status, 0, why);
-  return r.results;
-}
-
-/** `o` (an outcome from a child) is a TlsError from `op` whose message matches `re`. */
-function isTlsError(o, op, re, what = '') {
-  assert.equal(o?.ok, false, `${what}: expected a TlsError, got ${JSON.stringify(o)}`);
-  assert.equal(o.name, 'TlsError', `${what}: ${JSON.stringify(o)}`);
-  assert.equal(o.op, op, `${what}: ${JSON.stringify(o)}`);
-  assert.match(o.message, re, what);
-}
+} from '../support/helpers.mjs';
 
 const OCSP_GETTERS = {
   peerOcspCertStatus: 'tls_peer_ocsp_cert_status',
@@ -117,7 +32,127 @@ const OCSP_GETTERS = {
   peerOcspUrl: 'tls_peer_ocsp_url',
 };
 
-// ---- tls_ocsp_process_response ----
+const SNI_ALPN_SETUP = `
+  const scfg = serverConfig({ alpn: ['h2', 'http/1.1'] }).addKeypair(pem('other.crt'), pem('other.key'));
+  const [a, b] = L.socketpair();
+  const cli = L.client(clientConfig({ alpn: 'http/1.1' }));
+  cli.connectSocket(a, 'other.test');
+  const res = {};
+  const finish = async (acc) => {
+    await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
+    res.version = cli.connVersion();
+    res.alpn = [cli.connAlpnSelected(), acc.connAlpnSelected()];
+    res.sni = acc.connServername();
+    res.subject = cli.peerCertSubject();
+    res.write = outcome(() => acc.write('sni'));
+    res.read = String(await untilDone(() => cli.read(), a));
+    acc.free(); cli.free(); closeSync(a); closeSync(b);
+  };
+`;
+
+function assertSniAlpnHandshake(r) {
+  assert.equal(r.version, 'TLSv1.3');
+  assert.deepEqual(r.alpn, ['http/1.1', 'http/1.1'], 'ALPN callback of the freed server ran');
+  assert.equal(r.sni, 'other.test');
+  assert.equal(r.subject, '/CN=other.test', 'SNI callback picked the added keypair');
+  assert.deepEqual(r.write, { ok: true, v: 3 });
+  assert.equal(r.read, 'sni');
+}
+
+// Plausible arguments for every method of Tls, and the libtls function each reports as `op`.
+const METHOD_ARGS = `{
+  configure: [clientConfig()],
+  reset: [],
+  acceptSocket: [b],
+  acceptFds: [b, b],
+  acceptCbs: [() => L.WANT_POLLIN, (c) => c.length],
+  connServername: [],
+  connect: ['127.0.0.1', 9],
+  connectServername: ['127.0.0.1', 9, 'localhost'],
+  connectSocket: [a, 'localhost'],
+  connectFds: [a, a, 'localhost'],
+  connectCbs: [() => L.WANT_POLLIN, (c) => c.length, 'localhost'],
+  handshake: [],
+  read: [16],
+  readInto: [Buffer.alloc(16)],
+  write: ['x'],
+  sendfile: [a, 1],
+  close: [],
+  connVersion: [],
+  connCipher: [],
+  connCipherStrength: [],
+  connAlpnSelected: [],
+  connSessionResumed: [],
+  peerCertProvided: [],
+  peerCertContainsName: ['localhost'],
+  peerCertHash: [],
+  peerCertIssuer: [],
+  peerCertSubject: [],
+  peerCertNotBefore: [],
+  peerCertNotAfter: [],
+  peerCertChainPem: [],
+  ocspProcessResponse: [readFileSync(pki('ocsp-good.der'))],
+  peerOcspCertStatus: [],
+  peerOcspCrlReason: [],
+  peerOcspResponseStatus: [],
+  peerOcspNextUpdate: [],
+  peerOcspThisUpdate: [],
+  peerOcspRevocationTime: [],
+  peerOcspResult: [],
+  peerOcspUrl: [],
+}`;
+
+const opOf = (m) =>
+  ({
+    connect: 'tls_connect',
+    connectServername: 'tls_connect',
+    readInto: 'tls_read',
+    sendfile: 'tls_write',
+    peerCertNotBefore: 'tls_peer_cert_notbefore',
+    peerCertNotAfter: 'tls_peer_cert_notafter',
+  })[m] ?? `tls_${m.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+
+/** Handshaken client and accepted contexts over a socketpair; the client's side is full. */
+async function fullPipe(t) {
+  const [a, b] = L.socketpair();
+  const srv = L.server(serverConfig());
+  const cli = L.client(clientConfig());
+  t.after(() => {
+    for (const c of [cli, srv]) c.free();
+    closeSync(a);
+    closeSync(b);
+  });
+  cli.connectSocket(a, 'localhost');
+  const acc = srv.acceptSocket(b);
+  t.after(() => acc.free());
+  await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
+  const chunks = [];
+  let r;
+  for (let i = 0; i < 1000; i++) {
+    const chunk = Buffer.alloc(16384, i & 0xff);
+    r = cli.write(chunk);
+    if (r === L.WANT_POLLOUT || r === L.WANT_POLLIN) {
+      chunks.push(chunk);
+      break;
+    }
+    assert.equal(r, 16384, 'one tls_write takes one full record');
+    chunks.push(chunk);
+  }
+  assert.equal(r, L.WANT_POLLOUT, 'the socketpair fills up within 1000 records');
+  return { a, b, cli, acc, chunks, pending: chunks.at(-1) };
+}
+
+/** Reads everything `acc` has until WANT_POLLIN. */
+function drain(acc) {
+  const got = [];
+  for (let i = 0; i < 10_000; i++) {
+    const r = acc.read(65536);
+    if (r === L.WANT_POLLIN) break;
+    assert.ok(Buffer.isBuffer(r), `read returned ${r}`);
+    got.push(r);
+  }
+  return Buffer.concat(got);
+}
 
 test('ocspProcessResponse after a response that failed to parse refuses the next call instead of crashing', async () => {
   const [r] = await clean(`
@@ -210,8 +245,6 @@ test('OCSP calls before the handshake and every peerOcsp getter on server contex
   assert.deepEqual(r.afterStatus, { ok: true, v: L.OCSP_CERT_GOOD });
 });
 
-// ---- reset() ----
-
 test('reset() then connectSocket() throws "no config"; after configure() the context connects and handshakes again', async () => {
   const [r] = await clean(`
     const [a, b] = L.socketpair();
@@ -249,35 +282,6 @@ test('reset() then connectSocket() throws "no config"; after configure() the con
   assert.deepEqual(r.write, { ok: true, v: 11 });
   assert.equal(r.read, 'after reset');
 });
-
-// ---- an accepted context outliving its server ----
-
-const SNI_ALPN_SETUP = `
-  const scfg = serverConfig({ alpn: ['h2', 'http/1.1'] }).addKeypair(pem('other.crt'), pem('other.key'));
-  const [a, b] = L.socketpair();
-  const cli = L.client(clientConfig({ alpn: 'http/1.1' }));
-  cli.connectSocket(a, 'other.test');
-  const res = {};
-  const finish = async (acc) => {
-    await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
-    res.version = cli.connVersion();
-    res.alpn = [cli.connAlpnSelected(), acc.connAlpnSelected()];
-    res.sni = acc.connServername();
-    res.subject = cli.peerCertSubject();
-    res.write = outcome(() => acc.write('sni'));
-    res.read = String(await untilDone(() => cli.read(), a));
-    acc.free(); cli.free(); closeSync(a); closeSync(b);
-  };
-`;
-
-function assertSniAlpnHandshake(r) {
-  assert.equal(r.version, 'TLSv1.3');
-  assert.deepEqual(r.alpn, ['http/1.1', 'http/1.1'], 'ALPN callback of the freed server ran');
-  assert.equal(r.sni, 'other.test');
-  assert.equal(r.subject, '/CN=other.test', 'SNI callback picked the added keypair');
-  assert.deepEqual(r.write, { ok: true, v: 3 });
-  assert.equal(r.read, 'sni');
-}
 
 test('freeing the server while an accepted connection (SNI keypairs, ALPN) is mid-handshake leaves that handshake working', async () => {
   const [r] = await clean(`${SNI_ALPN_SETUP}
@@ -324,8 +328,6 @@ test('dropping every reference to the server and collecting garbage mid-handshak
   assertSniAlpnHandshake(r);
 });
 
-// ---- connect(host, port) owns its socket ----
-
 for (const how of ['free', 'close']) {
   test(`${how}() of a context made by connect('127.0.0.1', port) closes the socket it opened`, async () => {
     const peer = await opensslServer([]);
@@ -351,61 +353,6 @@ for (const how of ['free', 'close']) {
     }
   });
 }
-
-// ---- use after free, wrong kind, wrong state ----
-
-// Plausible arguments for every method of Tls, and the libtls function each reports as `op`.
-const METHOD_ARGS = `{
-  configure: [clientConfig()],
-  reset: [],
-  acceptSocket: [b],
-  acceptFds: [b, b],
-  acceptCbs: [() => L.WANT_POLLIN, (c) => c.length],
-  connServername: [],
-  connect: ['127.0.0.1', 9],
-  connectServername: ['127.0.0.1', 9, 'localhost'],
-  connectSocket: [a, 'localhost'],
-  connectFds: [a, a, 'localhost'],
-  connectCbs: [() => L.WANT_POLLIN, (c) => c.length, 'localhost'],
-  handshake: [],
-  read: [16],
-  readInto: [Buffer.alloc(16)],
-  write: ['x'],
-  sendfile: [a, 1],
-  close: [],
-  connVersion: [],
-  connCipher: [],
-  connCipherStrength: [],
-  connAlpnSelected: [],
-  connSessionResumed: [],
-  peerCertProvided: [],
-  peerCertContainsName: ['localhost'],
-  peerCertHash: [],
-  peerCertIssuer: [],
-  peerCertSubject: [],
-  peerCertNotBefore: [],
-  peerCertNotAfter: [],
-  peerCertChainPem: [],
-  ocspProcessResponse: [readFileSync(pki('ocsp-good.der'))],
-  peerOcspCertStatus: [],
-  peerOcspCrlReason: [],
-  peerOcspResponseStatus: [],
-  peerOcspNextUpdate: [],
-  peerOcspThisUpdate: [],
-  peerOcspRevocationTime: [],
-  peerOcspResult: [],
-  peerOcspUrl: [],
-}`;
-
-const opOf = (m) =>
-  ({
-    connect: 'tls_connect',
-    connectServername: 'tls_connect',
-    readInto: 'tls_read',
-    sendfile: 'tls_write',
-    peerCertNotBefore: 'tls_peer_cert_notbefore',
-    peerCertNotAfter: 'tls_peer_cert_notafter',
-  })[m] ?? `tls_${m.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
 
 test('every Tls method after free() throws TlsError "freed" (client, server, accepted, handshaken); free() twice is fine', async () => {
   const [r] = await clean(`
@@ -522,8 +469,6 @@ test('I/O on a never-connected client throws "not connected"; connectSocket() tw
   isTlsError(r.cbs, 'tls_connect_cbs', /already connected/, 'connectCbs after connectSocket');
 });
 
-// ---- callback re-entrancy ----
-
 test('a transport callback calling free(), reset(), handshake() or close() on its own context gets TlsError "in use", which the outer handshake rethrows', async () => {
   const [r] = await clean(`
     const res = [];
@@ -593,50 +538,6 @@ test('a transport callback calling free(), reset(), handshake() or close() on it
   assert.equal(r.done, true, 'the handshake completed after its server was freed from a callback');
 });
 
-// ---- write() retry rule ----
-
-/** Handshaken client and accepted contexts over a socketpair; the client's side is full. */
-async function fullPipe(t) {
-  const [a, b] = L.socketpair();
-  const srv = L.server(serverConfig());
-  const cli = L.client(clientConfig());
-  t.after(() => {
-    for (const c of [cli, srv]) c.free();
-    closeSync(a);
-    closeSync(b);
-  });
-  cli.connectSocket(a, 'localhost');
-  const acc = srv.acceptSocket(b);
-  t.after(() => acc.free());
-  await Promise.all([untilDone(() => cli.handshake(), a), untilDone(() => acc.handshake(), b)]);
-  const chunks = [];
-  let r;
-  for (let i = 0; i < 1000; i++) {
-    const chunk = Buffer.alloc(16384, i & 0xff);
-    r = cli.write(chunk);
-    if (r === L.WANT_POLLOUT || r === L.WANT_POLLIN) {
-      chunks.push(chunk);
-      break;
-    }
-    assert.equal(r, 16384, 'one tls_write takes one full record');
-    chunks.push(chunk);
-  }
-  assert.equal(r, L.WANT_POLLOUT, 'the socketpair fills up within 1000 records');
-  return { a, b, cli, acc, chunks, pending: chunks.at(-1) };
-}
-
-/** Reads everything `acc` has until WANT_POLLIN. */
-function drain(acc) {
-  const got = [];
-  for (let i = 0; i < 10_000; i++) {
-    const r = acc.read(65536);
-    if (r === L.WANT_POLLIN) break;
-    assert.ok(Buffer.isBuffer(r), `read returned ${r}`);
-    got.push(r);
-  }
-  return Buffer.concat(got);
-}
-
 test('after WANT_POLLOUT, a write retried with fewer bytes fails with "bad length" and the connection is dead', async (t) => {
   const { cli, acc, chunks, pending } = await fullPipe(t);
   assert.throws(() => cli.write(pending.subarray(0, 100)), tlsError('tls_write', /bad length/));
@@ -666,8 +567,6 @@ test('after WANT_POLLOUT, the same write retried once the peer drains succeeds a
   }
   assert.deepEqual(Buffer.concat(got), Buffer.concat(chunks));
 });
-
-// ---- truncation ----
 
 test('a peer that closes TCP without close_notify makes read() throw "unexpected eof" (not null); close() then fails once', async () => {
   for (const proto of ['-tls1_3', '-tls1_2']) {
@@ -699,8 +598,6 @@ test('a peer that closes TCP without close_notify makes read() throw "unexpected
   }
 });
 
-// ---- protocol gaps ----
-
 test('a protocol set with a gap is a RangeError from setProtocols() and from the options', () => {
   const gap = /has a gap/;
   const cfg = new L.Config();
@@ -723,8 +620,6 @@ test('a protocol set with a gap is a RangeError from setProtocols() and from the
     cfg.free();
   }
 });
-
-// ---- finalizers ----
 
 test('finalizers free 2,000 dropped Configs and contexts (configured, default, accepted) and the process exits cleanly', async () => {
   const [r] = await clean(
@@ -804,8 +699,6 @@ test('a context keeps its Config alive when the caller drops it, and still hands
   assert.equal(r.reconfigure.name, 'TlsError');
 });
 
-// ---- fd and memory leaks over many cycles ----
-
 test('1,000 cycles of socketpair, full handshake, a few bytes each way and free() leave the fd count unchanged', async () => {
   const t0 = Date.now();
   const [r] = await clean(
@@ -871,108 +764,4 @@ test('200 cycles freeing client, accepted and server contexts mid-handshake (in 
   // after its server was freed, each accepted context still answers its handshake step normally
   for (const s of r.steps) assert.ok([0, L.WANT_POLLIN, L.WANT_POLLOUT].includes(s), `step gave ${s}`);
   assert.equal(r.after, r.before);
-});
-
-// ---- poll() and takeFd() ----
-
-test('poll() rejects a bad want or fd with RangeError before anything reaches C', () =>
-  withSocketpair((a) => {
-    for (const want of [0, 1, -1, 'x', undefined, L.WANT_POLLIN - 10])
-      assert.throws(
-        () => L.poll(a, want),
-        (e) => e instanceof RangeError && /want must be/.test(e.message),
-      );
-    assert.throws(
-      () => L.poll(-1, L.WANT_POLLIN),
-      (e) => e instanceof RangeError && /fd/.test(e.message),
-    );
-    assert.throws(() => L.poll(1.5, L.WANT_POLLIN), RangeError);
-    assert.throws(() => L.poll('3', L.WANT_POLLIN), TypeError);
-    assert.throws(() => L.poll(a, L.WANT_POLLIN, { timeout: -1 }), RangeError);
-  }));
-
-test('poll() with a timeout and nothing to read rejects with TlsError op "poll" "timed out"', () =>
-  withSocketpair(async (a, b) => {
-    const t0 = Date.now();
-    await assert.rejects(
-      L.poll(a, L.WANT_POLLIN, { timeout: 50 }),
-      tlsError('poll', /timed out after 50 ms/),
-    );
-    assert.ok(Date.now() - t0 >= 45);
-    // the fd is still pollable afterwards (the watcher was released)
-    writeSync(b, 'x');
-    await L.poll(a, L.WANT_POLLIN, { timeout: 2000 });
-  }));
-
-test('an aborted signal rejects poll() with the signal reason, before and during the wait', () =>
-  withSocketpair(async (a, b) => {
-    const reason = new Error('stop polling');
-    const ac = new AbortController();
-    const p = L.poll(a, L.WANT_POLLIN, { signal: ac.signal, timeout: 5000 });
-    setTimeout(() => ac.abort(reason), 20);
-    await assert.rejects(p, (e) => e === reason);
-    await assert.rejects(
-      L.poll(a, L.WANT_POLLIN, { signal: AbortSignal.abort('already') }),
-      (e) => e === 'already',
-    );
-    writeSync(b, 'x');
-    await L.poll(a, L.WANT_POLLIN, { timeout: 2000 });
-  }));
-
-test('two concurrent polls on one fd, POLLIN and POLLOUT, both resolve', () =>
-  withSocketpair(async (a, b) => {
-    let inDone = false;
-    const pin = L.poll(a, L.WANT_POLLIN, { timeout: 3000 }).then(() => {
-      inDone = true;
-    });
-    await L.poll(a, L.WANT_POLLOUT, { timeout: 3000 });
-    assert.equal(inDone, false, 'POLLIN waits for data');
-    writeSync(b, 'x');
-    await pin;
-    assert.equal(inDone, true);
-  }));
-
-test('poll() on an fd that a reading net.Socket already watches throws TlsError "another watcher" instead of aborting', async () => {
-  const [r] = await clean(`
-    const net = await import('node:net');
-    const server = net.createServer((s) => s.on('data', () => {}));
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const sock = net.connect(server.address().port, '127.0.0.1');
-    await new Promise((r) => sock.on('connect', r));
-    sock.on('data', () => {});
-    const fd = sock._handle.fd;
-    const res = {};
-    for (const [k, want] of [['in', L.WANT_POLLIN], ['out', L.WANT_POLLOUT]]) {
-      try { await L.poll(fd, want, { timeout: 500 }); res[k] = { ok: true }; }
-      catch (e) { res[k] = errOf(e); }
-    }
-    // Node's own socket still works
-    sock.write('hello');
-    await new Promise((r) => setTimeout(r, 20));
-    res.writable = sock.writable && !sock.destroyed;
-    sock.destroy(); server.close();
-    report(res);
-  `);
-  isTlsError(r.in, 'poll', /another watcher owns this fd/, 'POLLIN');
-  isTlsError(r.out, 'poll', /another watcher owns this fd/, 'POLLOUT');
-  assert.equal(r.writable, true);
-});
-
-test('takeFd() refuses a socket that already read data (TlsError) and a non-socket (TypeError)', async () => {
-  const server = net.createServer((s) => s.end('early bytes'));
-  const sock = net.connect(await listen(server), '127.0.0.1');
-  try {
-    await new Promise((resolve, reject) => {
-      sock.once('data', resolve);
-      sock.once('error', reject);
-    });
-    assert.throws(() => L.takeFd(sock), tlsError('takeFd', /already read data/));
-    assert.equal(sock.destroyed, false, 'a refused socket is left alone');
-    assert.throws(() => L.takeFd({}), TypeError);
-    assert.throws(() => L.takeFd(0), TypeError);
-    assert.throws(() => L.takeFd(new net.Socket()), TypeError);
-  } finally {
-    sock.destroy();
-    await new Promise((r) => server.close(r));
-  }
 });
