@@ -1,4 +1,4 @@
-// The churn loop of test/churn.test.mjs, run in a child process started with a fixed-size V8
+// The churn loop of test/campaigns/churn.test.mjs, run in a child process started with a fixed-size V8
 // young generation (--min-semi-space-size = --max-semi-space-size), so that the RSS samples show
 // native and heap growth, not V8 growing its semi-spaces under load (which alone adds ~25 MiB in
 // the first thousands of cycles and then stays). `run(cycles)` prints one `SAMPLE {json}` line per

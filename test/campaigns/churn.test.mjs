@@ -7,7 +7,7 @@
 // fds and handles equal at the first and last sample, RSS within RSS_BOUND from the 2nd to the
 // last sample (the first thousand warms up allocator arenas, JIT code and the read slabs).
 //
-// The loop runs in a child (test/churn.child.mjs) started with --expose-gc and a fixed-size V8
+// The loop runs in a child (test/campaigns/churn.child.mjs) started with --expose-gc and a fixed-size V8
 // young generation: with the default, V8 grows its semi-spaces under this load from 1 to 16 MiB
 // each, which alone adds ~25 MiB of RSS over the first 7,000 cycles and then stays flat (seen with
 // 30,000 cycles), and would hide or fake a leak.
@@ -25,7 +25,7 @@ const CYCLES = Number(process.env.LIBTLS_CHURN_CYCLES ?? 10_000);
 // Under AddressSanitizer (npm run test:asan) freed memory waits in a 256 MiB quarantine and RSS
 // climbs toward it whatever the code does: there, leaks are left to the normal run.
 const RSS_BOUND = (/libasan/.test(process.env.LD_PRELOAD ?? '') ? 300 : 20) * 1024 * 1024;
-const KINDS = 10; // test/churn.child.mjs: 4 clean, 6 abrupt kinds, in turn
+const KINDS = 10; // test/campaigns/churn.child.mjs: 4 clean, 6 abrupt kinds, in turn
 const mib = (n) => (n / 2 ** 20).toFixed(1);
 
 test('10,000 connect/handshake/write/destroy cycles, clean and abrupt, leave fds, handles and RSS flat', async (t) => {

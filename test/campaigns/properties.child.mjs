@@ -1,4 +1,4 @@
-// The property loops of test/properties.test.mjs, run in a child process (a crash kills only the
+// The property loops of test/campaigns/properties.test.mjs, run in a child process (a crash kills only the
 // child): `run({ group, seed, numRuns })` checks with fast-check that every public function and
 // method, given any value in any argument position, returns, throws a TypeError / RangeError /
 // TlsError, or rethrows the exception a hostile argument itself threw (a throwing getter or

@@ -2,7 +2,7 @@
 // position of every public function and method gives a TypeError, RangeError or TlsError, or
 // succeeds (or rethrows what a hostile argument itself threw) - never a crash, a hang, another
 // error class, or a V8-internal TypeError from our own code. The loops run in child processes
-// (test/properties.child.mjs) so that a crash fails one test instead of killing the runner.
+// (test/campaigns/properties.child.mjs) so that a crash fails one test instead of killing the runner.
 //
 // Each run uses a fresh seed, printed with the results; replay one with LIBTLS_FC_SEED=<seed>.
 import assert from 'node:assert/strict';
@@ -20,7 +20,7 @@ async function runGroup(t, group, numRuns) {
 await m.run(${JSON.stringify({ group, seed, numRuns, trace: true })});`;
   const r = await runNodeScript(code, { timeout: 60_000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('REPORT '));
-  const where = `group ${group}, seed ${seed} (replay: LIBTLS_FC_SEED=${seed} node --test test/properties.test.mjs)`;
+  const where = `group ${group}, seed ${seed} (replay: LIBTLS_FC_SEED=${seed} node --test test/campaigns/properties.test.mjs)`;
   // the child traces each run's input to stderr before running it: the last one is what crashed
   const stderr = r.stderr.split('\n');
   const lastRun = stderr.filter((l) => l.startsWith('RUN ')).at(-1);

@@ -1,4 +1,4 @@
-// ASan: npm run build:asan && LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 node --test test/traps.test.mjs
+// ASan: npm run build:asan && LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 node --test test/campaigns/traps.test.mjs
 //
 // The guards of native/context.c (the README's "What differs from plain libtls, and why"):
 // each test below drives a scenario that crashes, hangs or leaks with plain libtls. Scenarios that

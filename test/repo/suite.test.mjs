@@ -4,7 +4,15 @@
 // process behind, in bounded time, and bounds every test.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { root, sha256, tempDir } from '../support/helpers.mjs';
@@ -92,7 +100,20 @@ describe('set-up', () => {
     const scripts = JSON.parse(read('package.json')).scripts;
     assert.match(
       scripts.test,
-      /node --test .*--test-timeout=\d+ .*--import \.\/test\/release-check\.mjs test\/\*\.test\.mjs$/,
+      /node --test .*--test-timeout=\d+ .*--import \.\/test\/release-check\.mjs test\/\*\/\*\.test\.mjs$/,
+    );
+    // the glob (expanded by sh: Node 20's node --test takes no globs of its own) reaches every test
+    // file: each lies one directory below test/, and test/ itself holds none
+    const testFiles = readdirSync(path.join(root, 'test'), { recursive: true })
+      .filter((f) => f.endsWith('.test.mjs'))
+      .sort();
+    assert.ok(testFiles.length > 0);
+    for (const f of testFiles)
+      assert.equal(f.split(path.sep).length, 2, `${f} is not matched by test/*/*.test.mjs`);
+    assert.match(
+      read('scripts/test-asan.sh'),
+      / test\/\*\/\*\.test\.mjs /,
+      'the ASan run takes the same files',
     );
     assert.match(scripts.pretest, /node test\/preflight\.mjs/);
     const bound = /exec timeout (?:--kill-after=\d+ )?(\d+) "\$0"/.exec(read('.ci/run'));
