@@ -22,119 +22,26 @@ import tls from 'node:tls';
 import {
   L,
   listen,
-  openFds,
   opensslServer,
   pem,
   pki,
-  raceTimeout,
   root,
   runNodeScript,
   serverConfig,
-  startPeer,
   tcpFd,
   tempDir,
   untilDone,
-  waitFor,
 } from '../support/helpers.mjs';
+import { ourServer, sClient, scope } from '../support/peers.mjs';
 
 const T = { timeout: 30_000 };
 const caps = L.backend.capabilities;
-
-// not an immediate (it runs within the turn: none is ever left behind) nor an earlier test's
-// pending close request
-const activeResources = () =>
-  process
-    .getActiveResourcesInfo()
-    .filter((r) => r !== 'CloseReq' && r !== 'Immediate')
-    .sort()
-    .join(',');
-
-/** Frees/closes/kills what is registered, in reverse order; then checks fds and handles are back. */
-function scope(t) {
-  const items = [];
-  const fds0 = openFds();
-  const res0 = activeResources();
-  t.after(async () => {
-    for (const f of items.reverse()) {
-      try {
-        await f();
-      } catch {
-        // cleanup is best effort; the counts below decide
-      }
-    }
-    const back = await waitFor(() => openFds() === fds0 && activeResources() === res0, 3000);
-    assert.ok(back, `fds ${fds0} -> ${openFds()}, handles [${res0}] -> [${activeResources()}]`);
-  });
-  return {
-    own(obj) {
-      items.push(() => obj.free());
-      return obj;
-    },
-    peer(p) {
-      items.push(() => p.kill());
-      return p;
-    },
-    defer(fn) {
-      items.push(fn);
-    },
-  };
-}
-
-/** Our server (1:1 API, non-blocking) on 127.0.0.1: records whether each connection resumed. */
-async function ourServer(s, cfg) {
-  const srv = s.own(L.server(cfg));
-  const results = [];
-  const pending = [];
-  const ns = net.createServer({ pauseOnConnect: true });
-  ns.on('connection', (sock) => {
-    pending.push(
-      (async () => {
-        const fd = L.takeFd(sock);
-        const acc = srv.acceptSocket(fd);
-        try {
-          await untilDone(() => acc.handshake(), fd);
-          results.push({ version: acc.connVersion(), resumed: acc.connSessionResumed() });
-          await untilDone(() => acc.write('hello\n'), fd);
-          await untilDone(() => acc.close(), fd);
-        } catch (err) {
-          results.push({ err });
-        } finally {
-          acc.free();
-          closeSync(fd);
-        }
-      })(),
-    );
-  });
-  const port = await listen(ns);
-  const close = async () => {
-    await Promise.all(pending);
-    await new Promise((resolve) => ns.close(resolve));
-  };
-  s.defer(close);
-  return { port, results, close };
-}
-
-/** `openssl s_client` against 127.0.0.1:port until it exits (bounded). */
-async function sClient(s, port, args) {
-  const p = s.peer(
-    await startPeer(
-      'openssl',
-      ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', pki('ca.crt'), '-ign_eof', ...args],
-      { ready: () => true },
-    ),
-  );
-  p.proc.stdin.on('error', () => {});
-  p.proc.stdin.end('');
-  const exit = await raceTimeout(p.exited, 8000, 'timeout');
-  assert.notEqual(exit, 'timeout', `openssl s_client did not exit:\n${p.output()}`);
-  return { ...exit, out: p.output() };
-}
 
 test(
   'backend names the libtls and the crypto library that are loaded, from the objects themselves',
   T,
   (t) => {
-    scope(t);
+    scope(t, { back: true });
     const b = L.backend;
     assert.ok(Object.isFrozen(b) && Object.isFrozen(b.crypto));
     assert.equal(
@@ -166,7 +73,7 @@ test(
 );
 
 test('the capabilities are measured once, frozen, and have the documented shape', T, (t) => {
-  scope(t);
+  scope(t, { back: true });
   assert.equal(L.backend.capabilities, caps);
   assert.ok(Object.isFrozen(caps) && Object.isFrozen(caps.serverResumption));
   assert.deepEqual(Object.keys(caps).sort(), ['clientResumption', 'serverResumption', 'truncation']);
@@ -184,7 +91,7 @@ for (const [flag, key, version] of [
     `serverResumption.${key} is what openssl s_client gets from a server of this package with ticketKeys, sessionId and sessionLifetime`,
     T,
     async (t) => {
-      const s = scope(t);
+      const s = scope(t, { back: true });
       const dir = tempDir(s.defer);
       const sess = `${dir}/session`;
       const cfg = serverConfig({
@@ -193,7 +100,10 @@ for (const [flag, key, version] of [
         ticketKeys: [{ keyrev: 1, key: randomBytes(L.TICKET_KEY_SIZE) }],
       });
       s.own(cfg);
-      const srv = await ourServer(s, cfg);
+      const srv = await ourServer(s, cfg, (acc) => ({
+        version: acc.connVersion(),
+        resumed: acc.connSessionResumed(),
+      }));
       const first = await sClient(s, srv.port, ['-servername', 'localhost', flag, '-sess_out', sess]);
       assert.equal(first.code, 0, first.out);
       assert.match(first.out, /^hello$/m);
@@ -215,7 +125,7 @@ test(
   'clientResumption agrees with openssl s_server (TLS 1.2 tickets): true means our client resumes there; null only when our server resumed nothing',
   T,
   async (t) => {
-    const s = scope(t);
+    const s = scope(t, { back: true });
     const dir = tempDir(s.defer);
     const file = `${dir}/session`;
     const fd = openSync(file, 'w+', 0o600);
@@ -254,7 +164,7 @@ test(
   'truncation is what tls_read does when a node:tls server drops TCP without close_notify',
   T,
   async (t) => {
-    const s = scope(t);
+    const s = scope(t, { back: true });
     const ctx = tls.createSecureContext({ cert: pem('server.crt'), key: pem('server.key') });
     const raws = new Set();
     const ns = net.createServer((raw) => {
@@ -300,7 +210,7 @@ test(
   'ticketKeys or sessionLifetime on a backend whose server resumes nothing: one LIBTLS_NO_SERVER_RESUMPTION warning per process',
   T,
   async (t) => {
-    scope(t);
+    scope(t, { back: true });
     const url = new URL('../../dist/index.js', import.meta.url).href;
     const r = await runNodeScript(`
       const L = await import(${JSON.stringify(url)});
@@ -366,7 +276,7 @@ test(
   'check-libtls says which backend it found and how it will link, and refuses a shared LibreSSL on Linux',
   T,
   (t) => {
-    const s = scope(t);
+    const s = scope(t, { back: true });
     const dir = tempDir(s.defer);
     const shared = fakePrefix(path.join(dir, 'a'), { libressl: true, staticLibs: false });
     const refused = checkLibtls(shared);
@@ -398,7 +308,7 @@ test(
 test('npm install --libtls_static=1 links libtls and its TLS library into the addon, symbols hidden: libc only, no OpenSSL symbol imported or exported, the same capabilities, a verified handshake with openssl s_server', {
   timeout: 600_000,
 }, async (t) => {
-  const s = scope(t);
+  const s = scope(t, { back: true });
   const dir = tempDir(s.defer);
   for (const f of ['package.json', 'binding.gyp', 'native', 'scripts']) {
     cpSync(path.join(root, f), path.join(dir, f), { recursive: true });

@@ -44,7 +44,7 @@ import {
   waitFor,
   within,
 } from '../support/helpers.mjs';
-import { keylogClient, nextClientSeq, open, seal, startProxy } from '../support/mitm.mjs';
+import { flipProxy, keylogClient, nextClientSeq, open, seal, startProxy } from '../support/mitm.mjs';
 
 const T = { timeout: 15_000 };
 const noop = () => {};
@@ -563,16 +563,7 @@ describe('after the handshake, through a man in the middle', () => {
     T,
     async () => {
       fresh();
-      let flip = false;
-      const p = await startProxy(server.port, {
-        c2s(rec) {
-          if (!flip || rec[0] !== 0x17) return rec;
-          flip = false;
-          const bad = Buffer.from(rec);
-          bad[bad.length - 20] ^= 0x40;
-          return bad;
-        },
-      });
+      const p = await flipProxy(server.port, 'c2s', 0x40);
       const c = tls.connect({ port: p.port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca.crt') });
       c.on('error', noop);
       try {
@@ -582,7 +573,7 @@ describe('after the handshake, through a man in the middle', () => {
         await waitFor(() => server.sockets.length === 1);
         const rec = server.sockets[0];
         assert.ok(await waitFor(() => rec.data === 'first record, delivered', 3000), rec.data);
-        flip = true;
+        p.flipNext();
         c.write('second record, tampered with on the way');
         await within(rec.closed, 3000, 'server socket close');
         assertTlsError(
@@ -614,16 +605,7 @@ describe('after the handshake, through a man in the middle', () => {
         },
       );
       const nsPort = await listen(ns);
-      let flip = false;
-      const p = await startProxy(nsPort, {
-        s2c(rec) {
-          if (!flip || rec[0] !== 0x17) return rec;
-          flip = false;
-          const bad = Buffer.from(rec);
-          bad[bad.length - 20] ^= 0x01;
-          return bad;
-        },
-      });
+      const p = await flipProxy(nsPort, 's2c', 0x01);
       try {
         const c = await connectTo(p.port);
         assert.equal(c.version, 'TLSv1.2');
@@ -637,7 +619,7 @@ describe('after the handshake, through a man in the middle', () => {
         });
         const failed = once(c, 'error');
         assert.ok(await waitFor(() => data === 'first record, delivered', 3000), data);
-        flip = true;
+        p.flipNext();
         peer.write('second record, tampered with on the way');
         const [err] = await within(failed, 3000, "our client's 'error'");
         // libtls reports the first error OpenSSL queued: for a TLS 1.2 AES-GCM record that is the
@@ -666,21 +648,12 @@ describe('after the handshake, through a man in the middle', () => {
       // the node:tls client must report that alert ("sslv3 alert bad record mac"), as it does
       // against a node:tls server, and not a stale "decryption failed" left behind by libtls.
       fresh();
-      let flip = false;
-      const p = await startProxy(server.port, {
-        c2s(rec) {
-          if (!flip || rec[0] !== 0x17) return rec;
-          flip = false;
-          const bad = Buffer.from(rec);
-          bad[bad.length - 20] ^= 0x40;
-          return bad;
-        },
-      });
+      const p = await flipProxy(server.port, 'c2s', 0x40);
       const c = tls.connect({ port: p.port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca.crt') });
       const failed = once(c, 'error');
       try {
         await within(once(c, 'secureConnect'), 5000, 'secureConnect');
-        flip = true;
+        p.flipNext();
         c.write('tampered with on the way');
         const [err] = await within(failed, 3000, "node:tls client 'error'");
         assert.equal(err.code, 'ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC', err.message);

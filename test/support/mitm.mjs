@@ -119,26 +119,20 @@ export async function startProxy(port, hooks = {}) {
       down.resume();
       accepted();
     });
-    down.on(
-      'data',
-      framer((rec) => {
-        track(p.c2s, rec);
-        if (rec[0] === 0x16 && rec[5] === 1 && !p.clientRandom)
-          p.clientRandom = Buffer.from(rec.subarray(11, 43));
-        const out = hooks.c2s ? hooks.c2s(rec, p) : rec;
-        if (out && !up.destroyed) up.write(out);
-      }),
-    );
-    up.on(
-      'data',
-      framer((rec) => {
-        track(p.s2c, rec);
-        if (rec[0] === 0x16 && rec[5] === 2 && !p.serverRandom)
-          p.serverRandom = Buffer.from(rec.subarray(11, 43));
-        const out = hooks.s2c ? hooks.s2c(rec, p) : rec;
-        if (out && !down.destroyed) down.write(out);
-      }),
-    );
+    /** Frames what `from` sends into records, records and hooks each (`way`), passes it to `to`. */
+    const relay = (from, to, way, helloType, random) =>
+      from.on(
+        'data',
+        framer((rec) => {
+          track(p[way], rec);
+          if (rec[0] === 0x16 && rec[5] === helloType && !p[random])
+            p[random] = Buffer.from(rec.subarray(11, 43));
+          const out = hooks[way] ? hooks[way](rec, p) : rec;
+          if (out && !to.destroyed) to.write(out);
+        }),
+      );
+    relay(down, up, 'c2s', 1, 'clientRandom');
+    relay(up, down, 's2c', 2, 'serverRandom');
     up.on('end', () => down.end());
     down.on('end', () => up.end());
     up.on('close', () => down.destroy());
@@ -181,4 +175,26 @@ export async function keylogClient(p) {
     throw new Error(`no TLS 1.2 keylog through the proxy (${c.getProtocol()})`);
   }
   return { c, keys: tls12Keys(master, p.clientRandom, p.serverRandom) };
+}
+
+/**
+ * A proxy to `port` (startProxy()) that, once `flipNext()` is called, flips `bit` in the 20th byte
+ * from the end of the next application-data record going `way` ('c2s' or 's2c'): a record whose
+ * authentication must then fail. Every other record passes unchanged.
+ */
+export async function flipProxy(port, way, bit) {
+  let armed = false;
+  const p = await startProxy(port, {
+    [way](rec) {
+      if (!armed || rec[0] !== 0x17) return rec;
+      armed = false;
+      const bad = Buffer.from(rec);
+      bad[bad.length - 20] ^= bit;
+      return bad;
+    },
+  });
+  p.flipNext = () => {
+    armed = true;
+  };
+  return p;
 }

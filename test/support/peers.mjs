@@ -14,18 +14,33 @@ import {
   sha256,
   startPeer,
   untilDone,
+  waitFor,
 } from './helpers.mjs';
+import { snapshot } from './servers.mjs';
 
-/** Frees/closes/kills everything registered, in reverse order, after the test. */
-export function scope(t) {
+/**
+ * Frees/closes/kills everything registered, in reverse order, after the test; with `back`, then
+ * asserts that the process holds the fds and active handles it held when the scope began.
+ */
+export function scope(t, { back = false } = {}) {
   const items = [];
+  const before = back ? snapshot() : null;
   t.after(async () => {
     for (const f of items.reverse()) {
       try {
         await f();
       } catch {
-        // best effort: the test already reported what matters
+        // best effort: the test already reported what matters, and the counts below decide
       }
+    }
+    if (before) {
+      const same = () => {
+        const now = snapshot();
+        return now.fds === before.fds && now.resources === before.resources;
+      };
+      const ok = await waitFor(same, 3000);
+      const now = snapshot();
+      assert.ok(ok, `fds ${before.fds} -> ${now.fds}, handles [${before.resources}] -> [${now.resources}]`);
     }
   });
   return {
