@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { clientConfig, L, serverConfig, tempDir } from '../support/helpers.mjs';
-import { handshakeWith, osslServer, ourServer, sClient, scope } from '../support/peers.mjs';
+import { handshakeWith, osslServer, ourServer, resumption, sClient, scope } from '../support/peers.mjs';
 
 const T = { timeout: 20_000 };
 
@@ -80,10 +80,7 @@ for (const flag of ['-tls1_2', '-tls1_3']) {
       const dir = tempDir(s.defer);
       const sess = `${dir}/session`;
       const cfg = serverConfig().setSessionLifetime(300).addTicketKey(1, randomBytes(L.TICKET_KEY_SIZE));
-      const srv = await ourServer(s, cfg, (acc) => ({
-        version: acc.connVersion(),
-        resumed: acc.connSessionResumed(),
-      }));
+      const srv = await ourServer(s, cfg, resumption);
       const first = await sClient(s, srv.port, ['-servername', 'localhost', flag, '-sess_out', sess]);
       assert.equal(first.code, 0, first.out);
       assert.match(first.out, /^hello$/m);

@@ -4,8 +4,17 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { clientConfig, L, serverConfig, untilDone } from '../support/helpers.mjs';
-import { ByteQueue, bothHandshake, closeFds, drive, pair, readBytes, writeAll } from '../support/interop.mjs';
+import { clientConfig, L, untilDone } from '../support/helpers.mjs';
+import {
+  ByteQueue,
+  bothHandshake,
+  closeFds,
+  contexts,
+  drive,
+  pair,
+  readBytes,
+  writeAll,
+} from '../support/interop.mjs';
 
 const T = { timeout: 20_000 };
 
@@ -62,10 +71,7 @@ describe('socketpair and fd transports', () => {
     // c2s: client writes c2s[0], server reads c2s[1]; s2c: server writes s2c[1], client reads s2c[0].
     const c2s = L.socketpair();
     const s2c = L.socketpair();
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
+    const { srv, cli, free } = contexts();
     let acc = null;
     try {
       cli.connectFds(s2c[0], c2s[0], 'localhost');
@@ -91,11 +97,7 @@ describe('socketpair and fd transports', () => {
       assert.equal(await untilDone(() => cli.close(), s2c[0]), 0);
       assert.equal(await drive(() => acc.read(), ...sfds), null, 'server sees the end of stream');
     } finally {
-      cli.free();
-      acc?.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
+      free(acc);
       closeFds(...c2s, ...s2c);
     }
   });
@@ -105,10 +107,7 @@ describe('socketpair and fd transports', () => {
     T,
     async () => {
       const [a, b] = L.socketpair();
-      const scfg = serverConfig();
-      const ccfg = clientConfig();
-      const srv = L.server(scfg);
-      const cli = L.client(ccfg);
+      const { srv, cli, free } = contexts();
       let acc = null;
       try {
         cli.connectFds(a, a, 'localhost');
@@ -120,11 +119,7 @@ describe('socketpair and fd transports', () => {
         const [, gotDown] = await Promise.all([writeAll(acc, 'and back', b), readBytes(cli, 8, a)]);
         assert.equal(String(gotDown), 'and back');
       } finally {
-        cli.free();
-        acc?.free();
-        srv.free();
-        scfg.free();
-        ccfg.free();
+        free(acc);
         closeFds(a, b);
       }
     },
@@ -134,10 +129,7 @@ describe('socketpair and fd transports', () => {
 describe('the callback transport (connectCbs / acceptCbs)', () => {
   test('a client and a server over in-memory queues handshake and move 1 MiB each way byte-exact', T, () => {
     const t = memoryTransport();
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
+    const { srv, cli, free } = contexts();
     let acc = null;
     try {
       cli.connectCbs(...t.client, 'localhost');
@@ -186,11 +178,7 @@ describe('the callback transport (connectCbs / acceptCbs)', () => {
       assert.equal(cli.close(), 0);
       assert.equal(acc.read(), null, 'close_notify through the queues ends the stream');
     } finally {
-      cli.free();
-      acc?.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
+      free(acc);
     }
   });
 
@@ -266,10 +254,7 @@ describe('the callback transport (connectCbs / acceptCbs)', () => {
     let blocked = true;
     let calls = 0;
     const [cread, cwrite] = t.client;
-    const scfg = serverConfig();
-    const ccfg = clientConfig();
-    const srv = L.server(scfg);
-    const cli = L.client(ccfg);
+    const { srv, cli, free } = contexts();
     let acc = null;
     try {
       cli.connectCbs(
@@ -291,11 +276,7 @@ describe('the callback transport (connectCbs / acceptCbs)', () => {
       assert.equal(cli.write('after'), 5);
       assert.equal(String(acc.read()), 'after');
     } finally {
-      cli.free();
-      acc?.free();
-      srv.free();
-      scfg.free();
-      ccfg.free();
+      free(acc);
     }
   });
 });

@@ -32,7 +32,7 @@ import {
   tempDir,
   untilDone,
 } from '../support/helpers.mjs';
-import { ourServer, sClient, scope } from '../support/peers.mjs';
+import { ourServer, resumption, sClient, scope } from '../support/peers.mjs';
 
 const T = { timeout: 30_000 };
 const caps = L.backend.capabilities;
@@ -100,10 +100,7 @@ for (const [flag, key, version] of [
         ticketKeys: [{ keyrev: 1, key: randomBytes(L.TICKET_KEY_SIZE) }],
       });
       s.own(cfg);
-      const srv = await ourServer(s, cfg, (acc) => ({
-        version: acc.connVersion(),
-        resumed: acc.connSessionResumed(),
-      }));
+      const srv = await ourServer(s, cfg, resumption);
       const first = await sClient(s, srv.port, ['-servername', 'localhost', flag, '-sess_out', sess]);
       assert.equal(first.code, 0, first.out);
       assert.match(first.out, /^hello$/m);

@@ -2,15 +2,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import net from 'node:net';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
 import { pem, readAll, sha256, sleep, waitFor, within } from '../support/helpers.mjs';
-import { connectTo, consume, startServer, stopServer } from '../support/sockets.mjs';
+import { connectTo, consume, nodeTlsOverRaw, startServer, stopServer } from '../support/sockets.mjs';
 
 const T = { timeout: 20_000 };
-
-const noop = () => {};
 
 const MiB = 1024 * 1024;
 
@@ -35,10 +32,7 @@ describe('half-close and end()', () => {
         });
       });
       const { srv, port } = await server;
-      const raw = net.connect({ host: '127.0.0.1', port });
-      raw.on('error', noop);
-      const c = tls.connect({ socket: raw, ca: pem('ca.crt'), servername: 'localhost' });
-      c.on('error', noop);
+      const { raw, c } = nodeTlsOverRaw(port);
       try {
         await within(once(c, 'secureConnect'), 5000, 'secureConnect');
         const s = await within(secure, 5000, "the server's socket");

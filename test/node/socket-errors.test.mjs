@@ -1,11 +1,16 @@
 // TlsSocket errors: verification failures, truncation, and errors after the handshake.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import net from 'node:net';
 import { describe, test } from 'node:test';
-import tls from 'node:tls';
-import { L, openFds, pem, pki, serverConfig, sleep, waitFor, within } from '../support/helpers.mjs';
-import { assertFdsBack, connectTo, consume, startServer, stopServer } from '../support/sockets.mjs';
+import { L, openFds, pki, serverConfig, sleep, waitFor, within } from '../support/helpers.mjs';
+import {
+  assertFdsBack,
+  connectTo,
+  consume,
+  nodeTlsOverRaw,
+  startServer,
+  stopServer,
+} from '../support/sockets.mjs';
 
 const T = { timeout: 20_000 };
 
@@ -61,10 +66,7 @@ describe('errors: verification, truncation, after the handshake', () => {
             seen.error = e;
           });
         });
-        const raw = net.connect({ host: '127.0.0.1', port });
-        raw.on('error', noop);
-        const c = tls.connect({ socket: raw, ca: pem('ca.crt'), servername: 'localhost' });
-        c.on('error', noop);
+        const { raw, c } = nodeTlsOverRaw(port);
         try {
           await within(once(c, 'secureConnect'), 5000, 'secureConnect');
           c.write('partial data');

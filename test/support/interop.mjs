@@ -129,3 +129,22 @@ export async function pair() {
   }
   return { cli, acc, a, b, done };
 }
+
+/**
+ * A server and a client context on the test configs (serverConfig(), clientConfig()). `free(acc)`
+ * frees the client, `acc` (the accepted context, if any), the server and both configs.
+ */
+export function contexts() {
+  const scfg = serverConfig();
+  const ccfg = clientConfig();
+  const srv = L.server(scfg);
+  const cli = L.client(ccfg);
+  const free = (acc) => {
+    cli.free();
+    acc?.free();
+    srv.free();
+    scfg.free();
+    ccfg.free();
+  };
+  return { srv, cli, free };
+}

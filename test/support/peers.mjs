@@ -160,6 +160,9 @@ export async function ourServer(s, cfg, info = () => ({})) {
   return { port, results, close };
 }
 
+/** An `info` for ourServer(): the version and whether the session was resumed. */
+export const resumption = (acc) => ({ version: acc.connVersion(), resumed: acc.connSessionResumed() });
+
 /**
  * Runs `openssl s_client` against 127.0.0.1:port until it exits (bounded), with `input` as its
  * stdin (-ign_eof: it then waits for the server to close); returns { code, signal, out }.

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before } from 'node:test';
-import { clientConfig, L, listen, openFds, serverConfig, waitFor, within } from './helpers.mjs';
+import tls from 'node:tls';
+import { clientConfig, L, listen, openFds, pem, serverConfig, waitFor, within } from './helpers.mjs';
 
 const noop = () => {};
 
@@ -61,3 +62,12 @@ after(() => {
   srvCfg.free();
   cliCfg.free();
 });
+
+/** A node:tls client of our test server on `port`, over a plain net.Socket `raw` a test can reset. */
+export function nodeTlsOverRaw(port) {
+  const raw = net.connect({ host: '127.0.0.1', port });
+  raw.on('error', noop);
+  const c = tls.connect({ socket: raw, ca: pem('ca.crt'), servername: 'localhost' });
+  c.on('error', noop);
+  return { raw, c };
+}
