@@ -32,6 +32,7 @@ import {
   freePair,
   L,
   listen,
+  noop,
   openFds,
   pairHandshake,
   pem,
@@ -47,8 +48,6 @@ import {
 import { flipProxy, keylogClient, nextClientSeq, open, seal, startProxy } from '../support/mitm.mjs';
 
 const T = { timeout: 15_000 };
-const noop = () => {};
-
 let srvCfg; // server.crt (ECDSA), localhost / 127.0.0.1 / ::1
 let cliCfg; // trusts ca.crt
 let hello13; // a real ClientHello from node:tls (TLS 1.3 offered)

@@ -7,11 +7,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { L, listen, pki, within } from '../support/helpers.mjs';
+import { L, listen, noop, pki, within } from '../support/helpers.mjs';
 
 const T = { timeout: 30_000 };
-const noop = () => {};
-
 /** Runs `cmd args` (async, stdin closed), resolving with { code, signal, out } (stdout + stderr). */
 function run(cmd, args, ms = 20_000) {
   return new Promise((resolve, reject) => {

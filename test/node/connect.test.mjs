@@ -1,12 +1,16 @@
 // connect(): DNS names, the timeout option and an AbortSignal.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { L, openFds, readAll, settle, silentTcpServer, sleep, within } from '../support/helpers.mjs';
-import { assertFdsBack, cliCfg, connectTo, consume, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
+import { L, noop, openFds, readAll, settle, silentTcpServer, sleep, within } from '../support/helpers.mjs';
+import {
+  assertFdsBack,
+  cliCfg,
+  connectTo,
+  consume,
+  startServer,
+  stopServer,
+  T,
+} from '../support/sockets.mjs';
 
 describe('connect(): DNS, timeout and AbortSignal', () => {
   test(

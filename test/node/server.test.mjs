@@ -5,12 +5,8 @@ import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
-import { L, pem, readAll, settle, sleep, waitFor, within } from '../support/helpers.mjs';
-import { connectTo, consume, rawConnect, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
+import { L, noop, pem, readAll, settle, sleep, waitFor, within } from '../support/helpers.mjs';
+import { connectTo, consume, rawConnect, startServer, stopServer, T } from '../support/sockets.mjs';
 
 describe('createServer(): handshakeTimeout and close()', () => {
   test(

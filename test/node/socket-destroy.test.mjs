@@ -4,12 +4,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { L, openFds, settle, silentTcpServer, sleep, waitFor, within } from '../support/helpers.mjs';
-import { assertFdsBack, connectTo, rawConnect, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
+import { L, noop, openFds, settle, silentTcpServer, sleep, waitFor, within } from '../support/helpers.mjs';
+import { assertFdsBack, connectTo, rawConnect, startServer, stopServer, T } from '../support/sockets.mjs';
 
 const MiB = 1024 * 1024;
 

@@ -5,9 +5,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import tls from 'node:tls';
 import { pem, readAll, sha256, sleep, waitFor, within } from '../support/helpers.mjs';
-import { connectTo, consume, nodeTlsOverRaw, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
+import { connectTo, consume, nodeTlsOverRaw, startServer, stopServer, T } from '../support/sockets.mjs';
 
 const MiB = 1024 * 1024;
 

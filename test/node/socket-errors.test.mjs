@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { L, openFds, pki, serverConfig, sleep, waitFor, within } from '../support/helpers.mjs';
+import { L, noop, openFds, pki, serverConfig, sleep, waitFor, within } from '../support/helpers.mjs';
 import {
   assertFdsBack,
   connectTo,
@@ -10,11 +10,8 @@ import {
   nodeTlsOverRaw,
   startServer,
   stopServer,
+  T,
 } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
 
 /** Resolves on 'close' (events.once would reject on an 'error' event first). */
 const closed = (s) => new Promise((resolve) => s.once('close', resolve));

@@ -4,12 +4,8 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { openFds, sha256, sleep, waitFor, within } from '../support/helpers.mjs';
-import { assertFdsBack, connectTo, consume, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
+import { noop, openFds, sha256, sleep, waitFor, within } from '../support/helpers.mjs';
+import { assertFdsBack, connectTo, consume, startServer, stopServer, T } from '../support/sockets.mjs';
 
 const MiB = 1024 * 1024;
 

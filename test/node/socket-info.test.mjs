@@ -3,9 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { clientConfig, L, pem, pki, readAll, serverConfig, sha256, waitFor } from '../support/helpers.mjs';
-import { cliCfg, connectTo, consume, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
+import { cliCfg, connectTo, consume, startServer, stopServer, T } from '../support/sockets.mjs';
 
 describe('connection info', () => {
   test(

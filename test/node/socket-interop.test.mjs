@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import {
   gnutlsServer,
   listen,
+  noop,
   opensslServer,
   pem,
   pki,
@@ -16,11 +17,7 @@ import {
   waitFor,
   within,
 } from '../support/helpers.mjs';
-import { connectTo, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
+import { connectTo, startServer, stopServer, T } from '../support/sockets.mjs';
 
 /** Resolves on 'close' (events.once would reject on an 'error' event first). */
 const closed = (s) => new Promise((resolve) => s.once('close', resolve));

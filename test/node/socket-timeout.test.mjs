@@ -5,12 +5,8 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { pki, root, sleep, waitFor, within } from '../support/helpers.mjs';
-import { connectTo, consume, startServer, stopServer } from '../support/sockets.mjs';
-
-const T = { timeout: 20_000 };
-
-const noop = () => {};
+import { noop, pki, root, sleep, waitFor, within } from '../support/helpers.mjs';
+import { connectTo, consume, startServer, stopServer, T } from '../support/sockets.mjs';
 
 const distIndex = pathToFileURL(path.join(root, 'dist', 'index.js')).href;
 

@@ -27,6 +27,9 @@ export const certArgs = (name) => ['-cert', pki(`${name}.crt`), '-key', pki(`${n
 
 // ---- time, promises and hashes ----
 
+/** Does nothing: the 'error' listener of a socket whose errors a test does not look at, and the like. */
+export const noop = () => {};
+
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

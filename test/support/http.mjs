@@ -1,41 +1,17 @@
 // Shared by the test/node/ upgrade, HTTP and examples files: running a command bounded in time, closing
 // servers bounded, and HTTPS servers on the test PKI.
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import { L, listen, pem, pki, within } from './helpers.mjs';
+import { run as runCommand } from './servers.mjs';
 
 const { createHttpsServer } = L;
 
 const serverOpts = () => ({ certFile: pki('server.crt'), keyFile: pki('server.key') });
 
-/**
- * Runs a command asynchronously, collecting stdout and stderr; SIGKILLed after `ms`. `onStart`
- * gets the process (to feed stdin). Resolves { code, signal, stdout (Buffer), stderr (string) }.
- */
-export async function run(cmd, args, { ms = 10_000, onStart, env } = {}) {
-  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
-  const out = [];
-  let err = '';
-  proc.stdout.on('data', (d) => out.push(d));
-  proc.stderr.on('data', (d) => {
-    err += d;
-  });
-  proc.stdin.on('error', () => {}); // the peer may exit before reading its input
-  const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
-  const timer = setTimeout(() => proc.kill('SIGKILL'), ms);
-  try {
-    if (onStart) await onStart(proc, () => Buffer.concat(out).toString('latin1') + err);
-    const { code, signal } = await exited;
-    return { code, signal, stdout: Buffer.concat(out), stderr: err };
-  } finally {
-    clearTimeout(timer);
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await exited;
-    }
-  }
-}
+/** servers.mjs's run() with stdin piped (for `onStart` to feed), stdout as a Buffer, 10 s by default. */
+export const run = (cmd, args, opts = {}) =>
+  runCommand(cmd, args, { ms: 10_000, stdin: 'pipe', bytes: true, ...opts });
 
 /** Closes one of our TlsServer/HttpsServer (dropping open HTTP connections first), bounded. */
 export async function closeServer(srv) {

@@ -5,9 +5,7 @@
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
-import { listen, pem, within } from './helpers.mjs';
-
-const noop = () => {};
+import { listen, noop, pem, within } from './helpers.mjs';
 
 // ---- TLS 1.2 record protection (AES-128-GCM, RFC 5246 + RFC 5288) ----
 

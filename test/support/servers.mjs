@@ -1,34 +1,39 @@
-// Shared by the server and libtls/tls tests: running external clients (curl, h2load) bounded in
+// Shared by the server, HTTP and libtls/tls tests: running external commands (curl, h2load) bounded in
 // time, the fd and active-handle accounting every scenario does, and closing servers bounded.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { openFds, pki, sleep, waitFor, within } from './helpers.mjs';
 
 /**
- * Runs a command asynchronously, collecting its output; SIGKILLed after `ms`. Resolves with
- * { code, signal, stdout (string), stderr (string) }.
+ * Runs a command asynchronously, collecting its output; SIGKILLed after `ms`, and when `onStart`
+ * (called with the process, to feed its stdin, and a function returning the output so far)
+ * throws. Resolves with { code, signal, stdout (a string; a Buffer with `bytes`), stderr (string) }.
  */
-export async function run(cmd, args, { ms = 15_000 } = {}) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
+export async function run(cmd, args, { ms = 15_000, onStart, env, stdin = 'ignore', bytes = false } = {}) {
+  const proc = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], env: env ?? process.env });
+  const out = [];
   let err = '';
-  proc.stdout.on('data', (d) => {
-    out += d;
-  });
+  proc.stdout.on('data', (d) => out.push(d));
   proc.stderr.on('data', (d) => {
     err += d;
   });
+  proc.stdin?.on('error', () => {}); // the peer may exit before reading its input
   const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
   const timer = setTimeout(() => proc.kill('SIGKILL'), ms);
   try {
+    if (onStart) await onStart(proc, () => Buffer.concat(out).toString('latin1') + err);
     const { code, signal } = await exited;
-    return { code, signal, stdout: out, stderr: err };
+    const stdout = Buffer.concat(out);
+    return { code, signal, stdout: bytes ? stdout : stdout.toString(), stderr: err };
   } finally {
     clearTimeout(timer);
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL');
+      await exited;
+    }
   }
 }
 
-/** curl's arguments to reach https://localhost:port with the test CA. */
 export const curlTo = (port) => [
   '-sS',
   '--cacert',

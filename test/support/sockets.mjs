@@ -5,9 +5,10 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before } from 'node:test';
 import tls from 'node:tls';
-import { clientConfig, L, listen, openFds, pem, serverConfig, waitFor, within } from './helpers.mjs';
+import { clientConfig, L, listen, noop, openFds, pem, serverConfig, waitFor, within } from './helpers.mjs';
 
-const noop = () => {};
+/** The timeout of each test of the socket files. */
+export const T = { timeout: 20_000 };
 
 let srvCfg; // server.crt / server.key
 
