@@ -221,7 +221,7 @@ function closeQuietly(c: Conn): void {
 function serverConfig(protocol: number): Config {
   // what a server that wants resumption sets (the self-test's own settings warn about nothing)
   return new Config()
-    .setKeypair(SELF_TEST_CERT, SELF_TEST_KEY)
+    .setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY)
     .setProtocols(protocol)
     .setSessionId(randomBytes(16))
     .setSessionLifetime(300)
@@ -242,9 +242,9 @@ function resumption(protocol: number): Resumption {
   rmdirSync(dir);
   const sc = serverConfig(protocol);
   const cc = new Config()
-    .insecureNoVerifyCert()
-    .insecureNoVerifyName()
-    .insecureNoVerifyTime()
+    .insecureNoverifycert()
+    .insecureNoverifyname()
+    .insecureNoverifytime()
     .setProtocols(protocol)
     .setSessionFd(fd);
   const srv = server(sc);
@@ -269,8 +269,8 @@ function resumption(protocol: number): Resumption {
 }
 
 function truncation(): 'error' | 'eof' {
-  const sc = new Config().setKeypair(SELF_TEST_CERT, SELF_TEST_KEY);
-  const cc = new Config().insecureNoVerifyCert().insecureNoVerifyName().insecureNoVerifyTime();
+  const sc = new Config().setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY);
+  const cc = new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime();
   const srv = server(sc);
   try {
     const c = connect(srv, cc);
