@@ -51,11 +51,11 @@ export interface InsecureOptions {
   noverifyname?: boolean;
   /** `tls_config_insecure_noverifytime`: no validity time check. */
   noverifytime?: boolean;
-  /** Alias of `noverifycert`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `noverifycert`, kept because the first README documented it (docs/api.md, "Names"). */
   noVerifyCert?: boolean;
-  /** Alias of `noverifyname`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `noverifyname`, kept because the first README documented it (docs/api.md, "Names"). */
   noVerifyName?: boolean;
-  /** Alias of `noverifytime`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `noverifytime`, kept because the first README documented it (docs/api.md, "Names"). */
   noVerifyTime?: boolean;
 }
 
@@ -95,19 +95,19 @@ export interface ConfigOptions {
   ocspStapleMem?: BytesLike;
   ocspRequireStapling?: boolean;
   insecure?: InsecureOptions;
-  /** Alias of `caMem`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `caMem`, kept because the first README documented it (docs/api.md, "Names"). */
   ca?: BytesLike;
-  /** Alias of `certMem`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `certMem`, kept because the first README documented it (docs/api.md, "Names"). */
   cert?: BytesLike;
-  /** Alias of `keyMem`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `keyMem`, kept because the first README documented it (docs/api.md, "Names"). */
   key?: BytesLike;
-  /** Alias of `crlMem`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `crlMem`, kept because the first README documented it (docs/api.md, "Names"). */
   crl?: BytesLike;
-  /** Alias of `ocspStapleMem`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `ocspStapleMem`, kept because the first README documented it (docs/api.md, "Names"). */
   ocspStaple?: BytesLike;
-  /** Alias of `ecdhecurves`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `ecdhecurves`, kept because the first README documented it (docs/api.md, "Names"). */
   ecdheCurves?: string | string[];
-  /** Alias of `dheparams`, kept because the README documented it before the names followed libtls. */
+  /** Alias of `dheparams`, kept because the first README documented it (docs/api.md, "Names"). */
   dheParams?: string;
   sessionLifetime?: number;
   sessionId?: BytesLike;
@@ -408,7 +408,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.setCaMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.setCaMem}, kept because the first README documented it (docs/api.md, "Names"). */
   setCa(ca: BytesLike): this {
     return this.setCaMem(ca);
   }
@@ -424,7 +424,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.setCertMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.setCertMem}, kept because the first README documented it (docs/api.md, "Names"). */
   setCert(cert: BytesLike): this {
     return this.setCertMem(cert);
   }
@@ -448,7 +448,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.setCrlMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.setCrlMem}, kept because the first README documented it (docs/api.md, "Names"). */
   setCrl(crl: BytesLike): this {
     return this.setCrlMem(crl);
   }
@@ -464,7 +464,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.setKeyMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.setKeyMem}, kept because the first README documented it (docs/api.md, "Names"). */
   setKey(key: BytesLike): this {
     return this.setKeyMem(key);
   }
@@ -507,7 +507,7 @@ export class Config {
     return this.setKeypairMem(cert, key, toBytes(ocspStaple, 'ocspStaple'));
   }
 
-  /** Alias of {@link Config.setKeypairMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.setKeypairMem}, kept because the first README documented it (docs/api.md, "Names"). */
   setKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
     return this.setKeypairMem(cert, key, ocspStaple);
   }
@@ -550,7 +550,7 @@ export class Config {
     return this.addKeypairMem(cert, key, toBytes(ocspStaple, 'ocspStaple'));
   }
 
-  /** Alias of {@link Config.addKeypairMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.addKeypairMem}, kept because the first README documented it (docs/api.md, "Names"). */
   addKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
     return this.addKeypairMem(cert, key, ocspStaple);
   }
@@ -561,7 +561,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.setOcspStapleMem}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.setOcspStapleMem}, kept because the first README documented it (docs/api.md, "Names"). */
   setOcspStaple(staple: BytesLike): this {
     return this.setOcspStapleMem(staple);
   }
@@ -608,7 +608,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.insecureNoverifycert}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.insecureNoverifycert}, kept because the first README documented it (docs/api.md, "Names"). */
   insecureNoVerifyCert(): this {
     return this.insecureNoverifycert();
   }
@@ -620,7 +620,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.insecureNoverifyname}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.insecureNoverifyname}, kept because the first README documented it (docs/api.md, "Names"). */
   insecureNoVerifyName(): this {
     return this.insecureNoverifyname();
   }
@@ -632,7 +632,7 @@ export class Config {
     return this;
   }
 
-  /** Alias of {@link Config.insecureNoverifytime}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Config.insecureNoverifytime}, kept because the first README documented it (docs/api.md, "Names"). */
   insecureNoVerifyTime(): this {
     return this.insecureNoverifytime();
   }

@@ -30,17 +30,17 @@ export const PROTOCOL_TLSv1 = k('TLS_PROTOCOL_TLSv1');
 /** `TLS_PROTOCOLS_DEFAULT`: TLS 1.2 and 1.3. */
 export const PROTOCOLS_DEFAULT = k('TLS_PROTOCOLS_DEFAULT');
 
-/** Alias of {@link PROTOCOL_TLSv1_0}, kept because the README documented it before the names followed libtls. */
+/** Alias of {@link PROTOCOL_TLSv1_0}, kept because the first README documented it (docs/api.md, "Names"). */
 export const TLS_v10 = PROTOCOL_TLSv1_0;
-/** Alias of {@link PROTOCOL_TLSv1_1}, kept because the README documented it before the names followed libtls. */
+/** Alias of {@link PROTOCOL_TLSv1_1}, kept because the first README documented it (docs/api.md, "Names"). */
 export const TLS_v11 = PROTOCOL_TLSv1_1;
-/** Alias of {@link PROTOCOL_TLSv1_2}, kept because the README documented it before the names followed libtls. */
+/** Alias of {@link PROTOCOL_TLSv1_2}, kept because the first README documented it (docs/api.md, "Names"). */
 export const TLS_v12 = PROTOCOL_TLSv1_2;
-/** Alias of {@link PROTOCOL_TLSv1_3}, kept because the README documented it before the names followed libtls. */
+/** Alias of {@link PROTOCOL_TLSv1_3}, kept because the first README documented it (docs/api.md, "Names"). */
 export const TLS_v13 = PROTOCOL_TLSv1_3;
-/** Alias of {@link PROTOCOL_TLSv1} (TLS 1.0 to 1.3), kept because the README documented it before the names followed libtls. */
+/** Alias of {@link PROTOCOL_TLSv1} (TLS 1.0 to 1.3), kept because the first README documented it (docs/api.md, "Names"). */
 export const TLS_v1x = PROTOCOL_TLSv1;
-/** Alias of {@link PROTOCOLS_DEFAULT} (TLS 1.2 and 1.3), kept because the README documented it before the names followed libtls. */
+/** Alias of {@link PROTOCOLS_DEFAULT} (TLS 1.2 and 1.3), kept because the first README documented it (docs/api.md, "Names"). */
 export const TLS_DEFAULT = PROTOCOLS_DEFAULT;
 
 export const OCSP_CERT_GOOD = k('TLS_OCSP_CERT_GOOD');

@@ -361,7 +361,7 @@ export class Tls {
     return native.tlsPeerCertNotBefore(this.#handle);
   }
 
-  /** Alias of {@link Tls.peerCertNotbefore}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Tls.peerCertNotbefore}, kept because the first README documented it (docs/api.md, "Names"). */
   peerCertNotBefore(): number {
     return this.peerCertNotbefore();
   }
@@ -371,7 +371,7 @@ export class Tls {
     return native.tlsPeerCertNotAfter(this.#handle);
   }
 
-  /** Alias of {@link Tls.peerCertNotafter}, kept because the README documented it before the names followed libtls. */
+  /** Alias of {@link Tls.peerCertNotafter}, kept because the first README documented it (docs/api.md, "Names"). */
   peerCertNotAfter(): number {
     return this.peerCertNotafter();
   }
