@@ -27,6 +27,8 @@ export const PROTOCOL_TLSv1_2 = k('TLS_PROTOCOL_TLSv1_2');
 export const PROTOCOL_TLSv1_3 = k('TLS_PROTOCOL_TLSv1_3');
 /** `TLS_PROTOCOL_TLSv1`: TLS 1.0 to 1.3. */
 export const PROTOCOL_TLSv1 = k('TLS_PROTOCOL_TLSv1');
+/** `TLS_PROTOCOLS_ALL`: every version libtls knows (what the keyword `'all'` parses to). */
+export const PROTOCOLS_ALL = k('TLS_PROTOCOLS_ALL');
 /** `TLS_PROTOCOLS_DEFAULT`: TLS 1.2 and 1.3. */
 export const PROTOCOLS_DEFAULT = k('TLS_PROTOCOLS_DEFAULT');
 

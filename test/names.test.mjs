@@ -483,6 +483,7 @@ describe('constants: each alias is its primary', () => {
     assert.equal(L.PROTOCOL_TLSv1_2, Config.parseProtocols('tlsv1.2'));
     assert.equal(L.PROTOCOL_TLSv1_3, Config.parseProtocols('tlsv1.3'));
     assert.equal(L.PROTOCOLS_DEFAULT, Config.parseProtocols('secure'));
+    assert.equal(L.PROTOCOLS_ALL, Config.parseProtocols('all'));
     assert.equal(
       L.PROTOCOL_TLSv1,
       L.PROTOCOL_TLSv1_0 | L.PROTOCOL_TLSv1_1 | L.PROTOCOL_TLSv1_2 | L.PROTOCOL_TLSv1_3,
