@@ -383,6 +383,8 @@ const METHOD_ARGS = `{
   peerCertHash: [],
   peerCertIssuer: [],
   peerCertSubject: [],
+  peerCertNotbefore: [],
+  peerCertNotafter: [],
   peerCertNotBefore: [],
   peerCertNotAfter: [],
   peerCertChainPem: [],
