@@ -3,7 +3,7 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import { warnIfNoServerResumption } from './backend.js';
-import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE, TLS_v1x } from './constants.js';
+import { MAX_SESSION_ID_LENGTH, PROTOCOL_TLSv1, TICKET_KEY_SIZE } from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
 import {
@@ -78,7 +78,7 @@ export interface ConfigOptions {
   /** Additional certificates, chosen by SNI (`addKeypairOcspMem`). */
   keypairs?: KeypairOptions[];
   alpn?: string | string[];
-  /** Protocol mask (`TLS_v12 | TLS_v13`) or libtls keywords (`'tlsv1.2,tlsv1.3'`, `'secure'`). */
+  /** Protocol mask (`PROTOCOL_TLSv1_2 | PROTOCOL_TLSv1_3`) or libtls keywords (`'tlsv1.2,tlsv1.3'`, `'secure'`). */
   protocols?: number | string | (number | string)[];
   ciphers?: string;
   /** ECDHE curves, as `setEcdhecurves`. */
@@ -572,7 +572,7 @@ export class Config {
   }
 
   /**
-   * The protocol versions to allow: masks (`TLS_v12`, `TLS_v13`, ...) and/or libtls keyword strings
+   * The protocol versions to allow: masks (`PROTOCOL_TLSv1_2`, `PROTOCOL_TLSv1_3`, ...) and/or libtls keyword strings
    * (`'tlsv1.2,tlsv1.3'`, `'secure'`, `'all:!tlsv1.0'`), or-ed together. A set with a gap (TLS 1.1
    * and 1.3 without 1.2) is refused: OpenSSL can only use a contiguous range and the handshake
    * would fail with "unsupported protocol".
@@ -586,7 +586,7 @@ export class Config {
     });
     mask >>>= 0;
     if (mask === 0) throw new RangeError('setProtocols(): the protocol set is empty');
-    if ((mask & ~TLS_v1x) !== 0) {
+    if ((mask & ~PROTOCOL_TLSv1) !== 0) {
       throw new RangeError(`setProtocols(): 0x${mask.toString(16)} has bits that name no TLS version`);
     }
     const lowest = mask & -mask;

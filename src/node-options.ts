@@ -3,7 +3,13 @@
 // option Node documents is either mapped or refused with a TypeError naming it: none is ignored.
 import { createPrivateKey } from 'node:crypto';
 import { Config, type ConfigOptions, type TicketKeyOptions } from './config.js';
-import { TICKET_KEY_SIZE, TLS_v10, TLS_v11, TLS_v12, TLS_v13 } from './constants.js';
+import {
+  PROTOCOL_TLSv1_0,
+  PROTOCOL_TLSv1_1,
+  PROTOCOL_TLSv1_2,
+  PROTOCOL_TLSv1_3,
+  TICKET_KEY_SIZE,
+} from './constants.js';
 import { fail } from './validate.js';
 
 type Pem = string | Buffer;
@@ -116,10 +122,10 @@ export function refuseUnsupported(o: Record<string, unknown>): void {
 }
 
 const VERSIONS: Readonly<Record<string, number>> = {
-  TLSv1: TLS_v10,
-  'TLSv1.1': TLS_v11,
-  'TLSv1.2': TLS_v12,
-  'TLSv1.3': TLS_v13,
+  TLSv1: PROTOCOL_TLSv1_0,
+  'TLSv1.1': PROTOCOL_TLSv1_1,
+  'TLSv1.2': PROTOCOL_TLSv1_2,
+  'TLSv1.3': PROTOCOL_TLSv1_3,
 };
 const ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
