@@ -8,7 +8,7 @@
 // (A B C D, then B C D A, ...), each run in fresh processes: a server process and a client process
 // (bench/peers/node.mjs for the Node.js contenders, bench/c/tlsbench.c for C). One number per run
 // comes back as a JSON line; the harness prints it as it goes, then a table of medians (min-max),
-// the ratios the issue's targets name, and writes bench/results/NAME.json and NAME.svg.
+// the ratios the targets (TARGETS below, bench/README.md) name, and writes bench/results/NAME.json and NAME.svg.
 // Loopback only; every run has a time budget (exceeded: killed, recorded as failed, next run).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -973,7 +973,7 @@ async function main() {
   }
   if (summary['cluster-1'] || summary['cluster-2']) {
     notes.push(
-      'cluster-N: a node:cluster primary (round-robin: it accepts and hands each connection to a worker in turn) with N workers, one ticket key for all; the client is node:tls for every server. "resumed": of the resumption phase\'s connections after the first, how many resumed; "across workers": of those served by another worker than the one that issued the ticket offered. libretls 3.7 servers issue no session ticket (README, "What works on which backend"), so libtls-fd shows 0% there; node-tls resuming shows that the harness sees resumption.',
+      'cluster-N: a node:cluster primary (round-robin: it accepts and hands each connection to a worker in turn) with N workers, one ticket key for all; the client is node:tls for every server. "resumed": of the resumption phase\'s connections after the first, how many resumed; "across workers": of those served by another worker than the one that issued the ticket offered. libretls 3.7 servers issue no session ticket (docs/backends.md), so libtls-fd shows 0% there; node-tls resuming shows that the harness sees resumption.',
     );
     // 2 workers, the primary (little), and about 2 workers' worth of node:tls client per worker
     if (meta.cores < 7) {

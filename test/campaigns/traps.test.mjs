@@ -1,6 +1,6 @@
 // ASan: npm run build:asan && LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 node --test test/campaigns/traps.test.mjs
 //
-// The guards of native/context.c (the README's "What differs from plain libtls, and why"):
+// The guards of the native core (docs/design.md, "The traps of libtls and their guards"):
 // each test below drives a scenario that crashes, hangs or leaks with plain libtls. Scenarios that
 // would crash run in a child process, so a regression shows as a failed test (non-zero exit or a
 // signal, with the child's stderr) instead of a dead test runner. Children inherit the environment,
@@ -90,6 +90,8 @@ const METHOD_ARGS = `{
   peerCertSubject: [],
   peerCertNotBefore: [],
   peerCertNotAfter: [],
+  peerCertNotbefore: [],
+  peerCertNotafter: [],
   peerCertChainPem: [],
   ocspProcessResponse: [readFileSync(pki('ocsp-good.der'))],
   peerOcspCertStatus: [],
@@ -316,7 +318,7 @@ test('dropping every reference to the server and collecting garbage mid-handshak
       global.gc();
       await new Promise((r) => setImmediate(r));
     }
-    // the accepted context is what keeps the server alive (see the README's guards)
+    // the accepted context is what keeps the server alive (docs/design.md, "Lifetimes")
     res.serverAlive = weak.deref() !== undefined && acc.server === weak.deref();
     await finish(acc);
     report(res);

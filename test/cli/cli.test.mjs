@@ -819,7 +819,7 @@ describe('examples', () => {
       served.reduce((n, m) => n + Number(m[2]), 0),
       8,
     );
-    // libretls 3.7 servers issue no usable session ticket (README, "What works on which backend")
+    // libretls 3.7 servers issue no usable session ticket (docs/backends.md, "What works where")
     assert.match(r.stdout, /^resumed 0 of 8 handshakes: this libtls's servers issue no session tickets$/m);
   });
 });
