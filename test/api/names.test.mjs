@@ -7,7 +7,16 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { clientConfig, freePair, L, pairHandshake, pem, pki, serverConfig, serverFor } from '../support/helpers.mjs';
+import {
+  clientConfig,
+  freePair,
+  L,
+  pairHandshake,
+  pem,
+  pki,
+  serverConfig,
+  serverFor,
+} from '../support/helpers.mjs';
 
 const { Config } = L;
 
