@@ -2,12 +2,13 @@
 // `npm run bench`: this package against node:tls and against libtls called from C.
 //
 //   node bench/run.mjs [--quick] [--rounds N] [--only s1,s2] [--contenders a,b] [--out NAME] [--cpu-prof]
+//                      [--baseline DIR]
 //
 // For each scenario, each round runs every contender once, in an order rotated by one per round
 // (A B C D, then B C D A, ...), each run in fresh processes: a server process and a client process
 // (bench/peers/node.mjs for the Node.js contenders, bench/c/tlsbench.c for C). One number per run
 // comes back as a JSON line; the harness prints it as it goes, then a table of medians (min-max),
-// the ratios the issue's targets name, and writes bench/results/NAME.json and NAME.svg.
+// the ratios the targets (TARGETS below, bench/README.md) name, and writes bench/results/NAME.json and NAME.svg.
 // Loopback only; every run has a time budget (exceeded: killed, recorded as failed, next run).
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,12 @@ const NODE_PEER = path.join(BENCH, 'peers', 'node.mjs');
 
 const ALL_CONTENDERS = ['libtls-fd', 'libtls-cb', 'node-tls', 'c-libtls'];
 const NODE_CONTENDERS = ['libtls-fd', 'libtls-cb', 'node-tls'];
+// With --baseline DIR: the package's contenders again, run from another built checkout (DIR's own
+// bench/peers/node.mjs and dist/), interleaved with this one's: a before/after comparison in one run.
+const BASE = '@base';
+const BASELINE_CONTENDERS = ['libtls-fd', 'libtls-cb'].map((c) => c + BASE);
+/** The contender a name runs as (`libtls-fd@base` runs as `libtls-fd`, from the baseline tree). */
+const kindOf = (c) => (c.endsWith(BASE) ? c.slice(0, -BASE.length) : c);
 const MiB = 1024 * 1024;
 
 // ---- options ----
@@ -40,13 +47,24 @@ function usage(code) {
                        results-quick; with --only/--contenders: results-partial)
   --cpu-prof           run the Node.js peers with --cpu-prof (profiles, and this run's JSON and SVG,
                        in bench/.build/prof/; summarise with node bench/prof-top.mjs DIR)
+  --baseline DIR       also run ${BASELINE_CONTENDERS.join(', ')}: the package's contenders of
+                       another built checkout DIR (before/after in one interleaved run; the table
+                       gains a "vs base" column)
 `,
   );
   process.exit(code);
 }
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, only: null, contenders: null, out: null, cpuProf: false };
+  const o = {
+    quick: false,
+    rounds: null,
+    only: null,
+    contenders: null,
+    out: null,
+    cpuProf: false,
+    baseline: null,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -65,6 +83,7 @@ function parseArgs(argv) {
     else if (name === '--contenders') o.contenders = val().split(',').filter(Boolean);
     else if (name === '--out') o.out = val();
     else if (name === '--cpu-prof') o.cpuProf = true;
+    else if (name === '--baseline') o.baseline = path.resolve(val());
     else if (name === '--help' || name === '-h') usage(0);
     else {
       process.stderr.write(`unknown option ${a}\n`);
@@ -396,13 +415,14 @@ function peerCommand(role, contender, scenario, sc, extra, opts, round) {
   const params = { pki: PKI, life: sc.budget + 10_000, ...sc.params, ...extra };
   const flags = Object.entries(params).map(([k, v]) => `--${k}=${v}`);
   if (contender === 'c-libtls') return [CBIN, [role, scenario, ...flags]];
+  const peer = contender.endsWith(BASE) ? path.join(opts.baseline, 'bench', 'peers', 'node.mjs') : NODE_PEER;
   const nodeArgs = [...(role === 'server' ? (sc.serverNodeArgs ?? []) : [])];
   if (opts.cpuProf) {
     const dir = path.join(BUILD, 'prof', scenario, `${contender}-${role}-r${round}`);
     mkdirSync(dir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  return [process.execPath, [...nodeArgs, NODE_PEER, role, contender, scenario, ...flags]];
+  return [process.execPath, [...nodeArgs, peer, role, kindOf(contender), scenario, ...flags]];
 }
 
 /** One measurement: fresh server and client processes; resolves { ok, value, result } or { ok: false, error }. */
@@ -600,6 +620,8 @@ function ratiosOf(summary) {
         const base = byC[ref]?.median;
         r[`vs ${ref}`] = s.median !== null && base ? s.median / base : null;
       }
+      const before = byC[c + BASE]?.median;
+      if (before) r['vs base'] = s.median !== null ? s.median / before : null;
       ratios[scenario][c] = r;
     }
   }
@@ -654,7 +676,7 @@ function printReport(summary, ratios, targets, scs, contenders) {
     const sc = scs[scenario];
     w(`\n${scenario}: ${sc.title} [${sc.unit}, ${sc.better} is better]\n`);
     w(
-      `  ${pad('contender', 11)} ${pad('median', 12, true)}  ${pad('min-max', 24)} ${pad('vs node:tls', 11, true)} ${pad('vs C', 7, true)}  n  notes\n`,
+      `  ${pad('contender', 14)} ${pad('median', 12, true)}  ${pad('min-max', 24)} ${pad('vs node:tls', 11, true)} ${pad('vs C', 7, true)} ${pad('vs base', 7, true)}  n  notes\n`,
     );
     for (const c of contenders) {
       const s = byC[c];
@@ -673,8 +695,9 @@ function printReport(summary, ratios, targets, scs, contenders) {
       const mm = s.min === null ? '-' : `${fmt(s.min, s.unit)} - ${fmt(s.max, s.unit)}`;
       const rn = r['vs node-tls'] === null ? '-' : `${r['vs node-tls'].toFixed(2)}x`;
       const rc = r['vs c-libtls'] === null ? '-' : `${r['vs c-libtls'].toFixed(2)}x`;
+      const rb = r['vs base'] === undefined || r['vs base'] === null ? '-' : `${r['vs base'].toFixed(2)}x`;
       w(
-        `  ${pad(c, 11)} ${pad(fmt(s.median, s.unit), 12, true)}  ${pad(mm, 24)} ${pad(rn, 11, true)} ${pad(rc, 7, true)} ${pad(s.n, 2, true)}  ${notes.join('; ')}\n`,
+        `  ${pad(c, 14)} ${pad(fmt(s.median, s.unit), 12, true)}  ${pad(mm, 24)} ${pad(rn, 11, true)} ${pad(rc, 7, true)} ${pad(rb, 7, true)} ${pad(s.n, 2, true)}  ${notes.join('; ')}\n`,
       );
     }
   }
@@ -696,6 +719,8 @@ const COLOURS = {
   'libtls-cb': '#2ca02c',
   'node-tls': '#7f7f7f',
   'c-libtls': '#d62728',
+  'libtls-fd@base': '#aec7e8',
+  'libtls-cb@base': '#98df8a',
 };
 
 function esc(s) {
@@ -792,6 +817,15 @@ function svgChart(summary, ratios, contenders, meta) {
   return `${o.join('\n')}\n`;
 }
 
+/** The commit a checkout is at, or null (not a git checkout). */
+function gitRev(dir) {
+  try {
+    return execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return null;
+  }
+}
+
 function writeAtomic(file, text) {
   const tmp = `${file}.tmp`;
   writeFileSync(tmp, text);
@@ -811,10 +845,15 @@ async function main() {
       process.exit(2);
     }
   }
-  const contenders = opts.contenders ?? ALL_CONTENDERS;
+  if (opts.baseline !== null && !existsSync(path.join(opts.baseline, 'dist', 'index.js'))) {
+    process.stderr.write(`--baseline: ${opts.baseline} has no dist/index.js: build that checkout first\n`);
+    process.exit(2);
+  }
+  const known = opts.baseline === null ? ALL_CONTENDERS : [...ALL_CONTENDERS, ...BASELINE_CONTENDERS];
+  const contenders = opts.contenders ?? known;
   for (const c of contenders) {
-    if (!ALL_CONTENDERS.includes(c)) {
-      process.stderr.write(`unknown contender ${c} (known: ${ALL_CONTENDERS.join(', ')})\n`);
+    if (!known.includes(c)) {
+      process.stderr.write(`unknown contender ${c} (known: ${known.join(', ')})\n`);
       process.exit(2);
     }
   }
@@ -833,6 +872,7 @@ async function main() {
   meta.command = `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim();
   meta.rounds = rounds;
   meta.quick = opts.quick;
+  if (opts.baseline !== null) meta.baseline = { dir: opts.baseline, commit: gitRev(opts.baseline) };
   process.stdout.write(
     `libtls bench: ${meta.cpuModel} x${meta.cores}, node ${meta.node}, libtls ${meta.libtls}, ${meta.openssl}\n`,
   );
@@ -852,7 +892,7 @@ async function main() {
   for (const scenario of names) {
     const sc = scs[scenario];
     const units = contenders
-      .filter((c) => (sc.contenders ?? ALL_CONTENDERS).includes(c))
+      .filter((c) => (sc.contenders ?? ALL_CONTENDERS).includes(kindOf(c)))
       .map((contender) => ({ scenario, contender }));
     const block = sc.group && blocks.find((b) => b.group === sc.group);
     if (block) block.units.push(...units);
@@ -933,7 +973,7 @@ async function main() {
   }
   if (summary['cluster-1'] || summary['cluster-2']) {
     notes.push(
-      'cluster-N: a node:cluster primary (round-robin: it accepts and hands each connection to a worker in turn) with N workers, one ticket key for all; the client is node:tls for every server. "resumed": of the resumption phase\'s connections after the first, how many resumed; "across workers": of those served by another worker than the one that issued the ticket offered. libretls 3.7 servers issue no session ticket (README, "What works on which backend"), so libtls-fd shows 0% there; node-tls resuming shows that the harness sees resumption.',
+      'cluster-N: a node:cluster primary (round-robin: it accepts and hands each connection to a worker in turn) with N workers, one ticket key for all; the client is node:tls for every server. "resumed": of the resumption phase\'s connections after the first, how many resumed; "across workers": of those served by another worker than the one that issued the ticket offered. libretls 3.7 servers issue no session ticket (docs/backends.md), so libtls-fd shows 0% there; node-tls resuming shows that the harness sees resumption.',
     );
     // 2 workers, the primary (little), and about 2 workers' worth of node:tls client per worker
     if (meta.cores < 7) {

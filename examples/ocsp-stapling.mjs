@@ -23,7 +23,7 @@ const server = createServer(
     config: {
       certFile: file('LIBTLS_CERT', 'server.crt'),
       keyFile: file('LIBTLS_KEY', 'server.key'),
-      ocspStaple: readFileSync(file('LIBTLS_OCSP', 'ocsp-good.der')),
+      ocspStapleMem: readFileSync(file('LIBTLS_OCSP', 'ocsp-good.der')),
     },
   },
   (socket) => {

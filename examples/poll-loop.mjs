@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The seed's non-blocking loop with the 1:1 API: libtls contexts on a socketpair, every call
+// libtls's non-blocking loop with the 1:1 API: libtls contexts on a socketpair, every call
 // repeated after `await poll(fd, want)` when it returns WANT_POLLIN or WANT_POLLOUT. This is the
 // C/Lua way of using libtls, on Node's event loop (poll() never blocks it).
 //

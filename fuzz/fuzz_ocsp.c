@@ -11,7 +11,7 @@
  * After a success, every tls_peer_ocsp_* getter the binding exposes is read.
  * The client never calls tls_read: on TLS 1.3 a read after the handshake processes the server's
  * NewSessionTicket, OpenSSL 3 then frees the peer chain that libtls still points to, and the
- * next tls_ocsp_process_response reads freed memory (found by test/properties.test.mjs).
+ * next tls_ocsp_process_response reads freed memory (found by test/campaigns/properties.test.mjs).
  */
 #include "common.h"
 

@@ -19,6 +19,6 @@ done
 status=0
 PATH="$shims:$PATH" LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1" \
-  node --test --test-concurrency=2 --test-timeout=600000 --import ./test/release-check.mjs test/*.test.mjs || status=$?
+  node --test --test-concurrency=2 --test-timeout=600000 --import ./test/release-check.mjs test/*/*.test.mjs || status=$?
 node scripts/build-addon.mjs >/dev/null
 exit $status

@@ -1,7 +1,7 @@
 #!/bin/sh
 # testssl.sh against `libtls serve` (a default server with a throwaway certificate) on loopback.
 # Outside the default test run: it takes a minute or two. Prints testssl's report; the findings
-# are summarised in the README's security section. The exit status is testssl's.
+# are summarised in docs/api.md, "Security". The exit status is testssl's.
 #   usage: sh scripts/testssl.sh [--http] [extra testssl options]
 # Needs: testssl.sh (Debian/Ubuntu: apt-get install -y testssl.sh).
 set -eu

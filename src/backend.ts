@@ -8,7 +8,14 @@ import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Config } from './config.js';
-import { TICKET_KEY_SIZE, TLS_API, TLS_v12, TLS_v13, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
+import {
+  PROTOCOL_TLSv1_2,
+  PROTOCOL_TLSv1_3,
+  TICKET_KEY_SIZE,
+  TLS_API,
+  WANT_POLLIN,
+  WANT_POLLOUT,
+} from './constants.js';
 import { native } from './native.js';
 import { client, server, type Tls } from './tls.js';
 
@@ -221,7 +228,7 @@ function closeQuietly(c: Conn): void {
 function serverConfig(protocol: number): Config {
   // what a server that wants resumption sets (the self-test's own settings warn about nothing)
   return new Config()
-    .setKeypair(SELF_TEST_CERT, SELF_TEST_KEY)
+    .setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY)
     .setProtocols(protocol)
     .setSessionId(randomBytes(16))
     .setSessionLifetime(300)
@@ -242,19 +249,19 @@ function resumption(protocol: number): Resumption {
   rmdirSync(dir);
   const sc = serverConfig(protocol);
   const cc = new Config()
-    .insecureNoVerifyCert()
-    .insecureNoVerifyName()
-    .insecureNoVerifyTime()
+    .insecureNoverifycert()
+    .insecureNoverifyname()
+    .insecureNoverifytime()
     .setProtocols(protocol)
     .setSessionFd(fd);
   const srv = server(sc);
   const out: Resumption = { server: false, offered: false, issued: false };
   try {
     const first = connect(srv, cc);
-    out.issued = protocol === TLS_v12 && issuesTicket(Buffer.concat(first.s2c.log));
+    out.issued = protocol === PROTOCOL_TLSv1_2 && issuesTicket(Buffer.concat(first.s2c.log));
     closeQuietly(first);
     const second = connect(srv, cc);
-    out.offered = offersSession(second.firstHello, protocol === TLS_v12);
+    out.offered = offersSession(second.firstHello, protocol === PROTOCOL_TLSv1_2);
     out.server = second.acc.connSessionResumed();
     closeQuietly(second);
   } catch {
@@ -269,8 +276,8 @@ function resumption(protocol: number): Resumption {
 }
 
 function truncation(): 'error' | 'eof' {
-  const sc = new Config().setKeypair(SELF_TEST_CERT, SELF_TEST_KEY);
-  const cc = new Config().insecureNoVerifyCert().insecureNoVerifyName().insecureNoVerifyTime();
+  const sc = new Config().setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY);
+  const cc = new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime();
   const srv = server(sc);
   try {
     const c = connect(srv, cc);
@@ -297,8 +304,8 @@ function truncation(): 'error' | 'eof' {
 function measure(): BackendCapabilities {
   measuring = true;
   try {
-    const r12 = resumption(TLS_v12);
-    const r13 = resumption(TLS_v13);
+    const r12 = resumption(PROTOCOL_TLSv1_2);
+    const r13 = resumption(PROTOCOL_TLSv1_3);
     return Object.freeze({
       serverResumption: Object.freeze({ tls12: r12.server, tls13: r13.server }),
       // offering a session proves it; a TLS 1.2 ticket issued and not offered disproves it; else

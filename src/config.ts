@@ -1,9 +1,9 @@
-// `Config`: the seed's `libtls.config`, one method per tls_config_* call, each returning `this`,
-// plus the same surface as a declarative options object.
+// `Config`: libtls's `struct tls_config`, one method per tls_config_* call (named by the rule of
+// docs/api.md, "Names"), each returning `this`, plus the same surface as a declarative options object.
 
 import { existsSync, readdirSync } from 'node:fs';
 import { warnIfNoServerResumption } from './backend.js';
-import { MAX_SESSION_ID_LENGTH, TICKET_KEY_SIZE, TLS_v1x } from './constants.js';
+import { MAX_SESSION_ID_LENGTH, PROTOCOL_TLSv1, TICKET_KEY_SIZE } from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
 import {
@@ -40,35 +40,75 @@ export interface TicketKeyOptions {
   key: Uint8Array;
 }
 
-/** The methods of `Config`, declaratively. An unknown key is a `TypeError`. */
+/**
+ * `insecure` of {@link ConfigOptions}: each key is the tail of a `tls_config_insecure_*` call.
+ * Giving a key and its alias at once is a `TypeError`.
+ */
+export interface InsecureOptions {
+  /** `tls_config_insecure_noverifycert`: no certificate chain verification. */
+  noverifycert?: boolean;
+  /** `tls_config_insecure_noverifyname`: no server name verification. */
+  noverifyname?: boolean;
+  /** `tls_config_insecure_noverifytime`: no validity time check. */
+  noverifytime?: boolean;
+  /** Alias of `noverifycert`, kept because the first README documented it (docs/api.md, "Names"). */
+  noVerifyCert?: boolean;
+  /** Alias of `noverifyname`, kept because the first README documented it (docs/api.md, "Names"). */
+  noVerifyName?: boolean;
+  /** Alias of `noverifytime`, kept because the first README documented it (docs/api.md, "Names"). */
+  noVerifyTime?: boolean;
+}
+
+/**
+ * The methods of `Config`, declaratively: a key is the setter's libtls name without
+ * `tls_config_set_`, camelCased (`tls_config_set_ca_mem`: `caMem`). An unknown key is a
+ * `TypeError`, and so is a key given together with its alias.
+ */
 export interface ConfigOptions {
-  /** CA certificates (PEM), as `setCa`. */
-  ca?: BytesLike;
+  /** CA certificates (PEM), as `setCaMem`. */
+  caMem?: BytesLike;
   caFile?: string;
   caPath?: string;
-  /** Certificate chain (PEM), as `setCert`. */
-  cert?: BytesLike;
+  /** Certificate chain (PEM), as `setCertMem`. */
+  certMem?: BytesLike;
   certFile?: string;
-  /** Private key (PEM), as `setKey`. */
-  key?: BytesLike;
+  /** Private key (PEM), as `setKeyMem`. */
+  keyMem?: BytesLike;
   keyFile?: string;
-  /** Additional certificates, chosen by SNI (`addKeypair`). */
+  /** Additional certificates, chosen by SNI (`addKeypairOcspMem`). */
   keypairs?: KeypairOptions[];
   alpn?: string | string[];
-  /** Protocol mask (`TLS_v12 | TLS_v13`) or libtls keywords (`'tlsv1.2,tlsv1.3'`, `'secure'`). */
+  /** Protocol mask (`PROTOCOL_TLSv1_2 | PROTOCOL_TLSv1_3`) or libtls keywords (`'tlsv1.2,tlsv1.3'`, `'secure'`). */
   protocols?: number | string | (number | string)[];
   ciphers?: string;
-  ecdheCurves?: string | string[];
-  dheParams?: string;
-  crl?: BytesLike;
+  /** ECDHE curves, as `setEcdhecurves`. */
+  ecdhecurves?: string | string[];
+  /** DHE parameters, as `setDheparams`. */
+  dheparams?: string;
+  /** A CRL (PEM), as `setCrlMem`. */
+  crlMem?: BytesLike;
   crlFile?: string;
   verifyDepth?: number;
   /** `true`: require a client certificate; `'optional'`: verify one if sent. */
   verifyClient?: boolean | 'optional';
-  /** DER OCSP response stapled to the certificate. */
-  ocspStaple?: BytesLike;
+  /** DER OCSP response stapled to the certificate, as `setOcspStapleMem`. */
+  ocspStapleMem?: BytesLike;
   ocspRequireStapling?: boolean;
-  insecure?: { noVerifyCert?: boolean; noVerifyName?: boolean; noVerifyTime?: boolean };
+  insecure?: InsecureOptions;
+  /** Alias of `caMem`, kept because the first README documented it (docs/api.md, "Names"). */
+  ca?: BytesLike;
+  /** Alias of `certMem`, kept because the first README documented it (docs/api.md, "Names"). */
+  cert?: BytesLike;
+  /** Alias of `keyMem`, kept because the first README documented it (docs/api.md, "Names"). */
+  key?: BytesLike;
+  /** Alias of `crlMem`, kept because the first README documented it (docs/api.md, "Names"). */
+  crl?: BytesLike;
+  /** Alias of `ocspStapleMem`, kept because the first README documented it (docs/api.md, "Names"). */
+  ocspStaple?: BytesLike;
+  /** Alias of `ecdhecurves`, kept because the first README documented it (docs/api.md, "Names"). */
+  ecdheCurves?: string | string[];
+  /** Alias of `dheparams`, kept because the first README documented it (docs/api.md, "Names"). */
+  dheParams?: string;
   sessionLifetime?: number;
   sessionId?: BytesLike;
   ticketKeys?: TicketKeyOptions[];
@@ -77,24 +117,24 @@ export interface ConfigOptions {
 }
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
-  'ca',
+  'caMem',
   'caFile',
   'caPath',
-  'cert',
+  'certMem',
   'certFile',
-  'key',
+  'keyMem',
   'keyFile',
   'keypairs',
   'alpn',
   'protocols',
   'ciphers',
-  'ecdheCurves',
-  'dheParams',
-  'crl',
+  'ecdhecurves',
+  'dheparams',
+  'crlMem',
   'crlFile',
   'verifyDepth',
   'verifyClient',
-  'ocspStaple',
+  'ocspStapleMem',
   'ocspRequireStapling',
   'insecure',
   'sessionLifetime',
@@ -104,12 +144,64 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'preferCiphers',
 ]);
 
-const INSECURE_KEYS: ReadonlySet<string> = new Set(['noVerifyCert', 'noVerifyName', 'noVerifyTime']);
+const INSECURE_KEYS: ReadonlySet<string> = new Set(['noverifycert', 'noverifyname', 'noverifytime']);
 
-function checkKeys(o: object, allowed: ReadonlySet<string>, where: string): void {
+/** The option keys kept as aliases (docs/api.md, "Names"), each with its primary key. */
+const OPTION_ALIASES: Readonly<Record<string, string>> = {
+  ca: 'caMem',
+  cert: 'certMem',
+  key: 'keyMem',
+  crl: 'crlMem',
+  ocspStaple: 'ocspStapleMem',
+  ecdheCurves: 'ecdhecurves',
+  dheParams: 'dheparams',
+};
+const INSECURE_ALIASES: Readonly<Record<string, string>> = {
+  noVerifyCert: 'noverifycert',
+  noVerifyName: 'noverifyname',
+  noVerifyTime: 'noverifytime',
+};
+
+function checkKeys(
+  o: object,
+  allowed: ReadonlySet<string>,
+  where: string,
+  aliases: Readonly<Record<string, string>> = {},
+): void {
   for (const k of Object.keys(o)) {
-    if (!allowed.has(k)) throw new TypeError(`unknown ${where} option: ${JSON.stringify(k)}`);
+    if (!allowed.has(k) && !Object.hasOwn(aliases, k)) {
+      throw new TypeError(`unknown ${where} option: ${JSON.stringify(k)}`);
+    }
   }
+}
+
+/**
+ * `o` with every alias key renamed to its primary key (undefined values dropped, as unset), and
+ * under each primary key the key as given (for messages); a key given together with its alias is
+ * a TypeError (code `ERR_INVALID_ARG_VALUE`).
+ */
+function unalias<T extends object>(
+  o: T,
+  aliases: Readonly<Record<string, string>>,
+  where: string,
+): { values: T; given: Record<string, string> } {
+  const out: Record<string, unknown> = {};
+  const given: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined) continue;
+    const primary = Object.hasOwn(aliases, k) ? (aliases[k] as string) : k;
+    if (Object.hasOwn(out, primary)) {
+      const alias = primary === k ? Object.keys(aliases).find((a) => aliases[a] === k) : k;
+      const e = new TypeError(
+        `${where} options ${JSON.stringify(primary)} and its alias ${JSON.stringify(alias)} are both given`,
+      ) as TypeError & { code: string };
+      e.code = 'ERR_INVALID_ARG_VALUE';
+      throw e;
+    }
+    out[primary] = v;
+    given[primary] = k;
+  }
+  return { values: out as T, given };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -307,8 +399,8 @@ export class Config {
     return this;
   }
 
-  /** CA certificates in PEM, in place of the system's (as `setCaFile`). */
-  setCa(ca: BytesLike): this {
+  /** `tls_config_set_ca_mem`: CA certificates in PEM, in place of the system's (as `setCaFile`). */
+  setCaMem(ca: BytesLike): this {
     const pem = toBytes(ca, 'ca');
     native.tls_config_set_ca_mem(this.#h, pem);
     this.#defaultCa = false;
@@ -316,15 +408,25 @@ export class Config {
     return this;
   }
 
+  /** Alias of {@link Config.setCaMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  setCa(ca: BytesLike): this {
+    return this.setCaMem(ca);
+  }
+
   setCertFile(path: string): this {
     native.tls_config_set_cert_file(this.#h, nonEmptyStr(path, 'path'));
     return this;
   }
 
-  /** Certificate chain in PEM. */
-  setCert(cert: BytesLike): this {
+  /** `tls_config_set_cert_mem`: the certificate chain in PEM. */
+  setCertMem(cert: BytesLike): this {
     native.tls_config_set_cert_mem(this.#h, toBytes(cert, 'cert'));
     return this;
+  }
+
+  /** Alias of {@link Config.setCertMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  setCert(cert: BytesLike): this {
+    return this.setCertMem(cert);
   }
 
   /** A cipher list in OpenSSL syntax; `'secure'` and `'default'` mean `SECURE_CIPHERS`. */
@@ -340,10 +442,15 @@ export class Config {
     return this;
   }
 
-  /** A CRL in PEM. */
-  setCrl(crl: BytesLike): this {
+  /** `tls_config_set_crl_mem`: a CRL in PEM. */
+  setCrlMem(crl: BytesLike): this {
     native.tls_config_set_crl_mem(this.#h, toBytes(crl, 'crl'));
     return this;
+  }
+
+  /** Alias of {@link Config.setCrlMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  setCrl(crl: BytesLike): this {
+    return this.setCrlMem(crl);
   }
 
   setKeyFile(path: string): this {
@@ -351,12 +458,21 @@ export class Config {
     return this;
   }
 
-  /** A private key in PEM. */
-  setKey(key: BytesLike): this {
+  /** `tls_config_set_key_mem`: a private key in PEM. */
+  setKeyMem(key: BytesLike): this {
     native.tls_config_set_key_mem(this.#h, toBytes(key, 'key'));
     return this;
   }
 
+  /** Alias of {@link Config.setKeyMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  setKey(key: BytesLike): this {
+    return this.setKeyMem(key);
+  }
+
+  /**
+   * `tls_config_set_keypair_file`, or with `ocspStapleFile` `tls_config_set_keypair_ocsp_file`:
+   * the certificate chain and key (and a DER OCSP staple) from files.
+   */
   setKeypairFile(certFile: string, keyFile: string, ocspStapleFile?: string): this {
     native.tls_config_set_keypair_ocsp_file(
       this.#h,
@@ -367,7 +483,16 @@ export class Config {
     return this;
   }
 
-  setKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
+  /** `tls_config_set_keypair_ocsp_file`: as `setKeypairFile` with its staple file required. */
+  setKeypairOcspFile(certFile: string, keyFile: string, ocspStapleFile: string): this {
+    return this.setKeypairFile(certFile, keyFile, nonEmptyStr(ocspStapleFile, 'ocspStapleFile'));
+  }
+
+  /**
+   * `tls_config_set_keypair_mem`, or with `ocspStaple` `tls_config_set_keypair_ocsp_mem`: the
+   * certificate chain and key in PEM (and a DER OCSP staple).
+   */
+  setKeypairMem(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
     native.tls_config_set_keypair_ocsp_mem(
       this.#h,
       toBytes(cert, 'cert'),
@@ -377,6 +502,20 @@ export class Config {
     return this;
   }
 
+  /** `tls_config_set_keypair_ocsp_mem`: as `setKeypairMem` with its staple required. */
+  setKeypairOcspMem(cert: BytesLike, key: BytesLike, ocspStaple: BytesLike): this {
+    return this.setKeypairMem(cert, key, toBytes(ocspStaple, 'ocspStaple'));
+  }
+
+  /** Alias of {@link Config.setKeypairMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  setKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
+    return this.setKeypairMem(cert, key, ocspStaple);
+  }
+
+  /**
+   * `tls_config_add_keypair_file`, or with `ocspStapleFile` `tls_config_add_keypair_ocsp_file`:
+   * one more certificate and key (chosen by SNI) from files.
+   */
   addKeypairFile(certFile: string, keyFile: string, ocspStapleFile?: string): this {
     native.tls_config_add_keypair_ocsp_file(
       this.#h,
@@ -387,7 +526,16 @@ export class Config {
     return this;
   }
 
-  addKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
+  /** `tls_config_add_keypair_ocsp_file`: as `addKeypairFile` with its staple file required. */
+  addKeypairOcspFile(certFile: string, keyFile: string, ocspStapleFile: string): this {
+    return this.addKeypairFile(certFile, keyFile, nonEmptyStr(ocspStapleFile, 'ocspStapleFile'));
+  }
+
+  /**
+   * `tls_config_add_keypair_mem`, or with `ocspStaple` `tls_config_add_keypair_ocsp_mem`: one more
+   * certificate and key in PEM (chosen by SNI), and a DER OCSP staple.
+   */
+  addKeypairMem(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
     native.tls_config_add_keypair_ocsp_mem(
       this.#h,
       toBytes(cert, 'cert'),
@@ -397,10 +545,25 @@ export class Config {
     return this;
   }
 
-  /** A DER OCSP response to staple to the (first) certificate. */
-  setOcspStaple(staple: BytesLike): this {
+  /** `tls_config_add_keypair_ocsp_mem`: as `addKeypairMem` with its staple required. */
+  addKeypairOcspMem(cert: BytesLike, key: BytesLike, ocspStaple: BytesLike): this {
+    return this.addKeypairMem(cert, key, toBytes(ocspStaple, 'ocspStaple'));
+  }
+
+  /** Alias of {@link Config.addKeypairMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  addKeypair(cert: BytesLike, key: BytesLike, ocspStaple?: BytesLike): this {
+    return this.addKeypairMem(cert, key, ocspStaple);
+  }
+
+  /** `tls_config_set_ocsp_staple_mem`: a DER OCSP response to staple to the (first) certificate. */
+  setOcspStapleMem(staple: BytesLike): this {
     native.tls_config_set_ocsp_staple_mem(this.#h, toBytes(staple, 'staple'));
     return this;
+  }
+
+  /** Alias of {@link Config.setOcspStapleMem}, kept because the first README documented it (docs/api.md, "Names"). */
+  setOcspStaple(staple: BytesLike): this {
+    return this.setOcspStapleMem(staple);
   }
 
   setOcspStapleFile(path: string): this {
@@ -409,7 +572,7 @@ export class Config {
   }
 
   /**
-   * The protocol versions to allow: masks (`TLS_v12`, `TLS_v13`, ...) and/or libtls keyword strings
+   * The protocol versions to allow: masks (`PROTOCOL_TLSv1_2`, `PROTOCOL_TLSv1_3`, ...) and/or libtls keyword strings
    * (`'tlsv1.2,tlsv1.3'`, `'secure'`, `'all:!tlsv1.0'`), or-ed together. A set with a gap (TLS 1.1
    * and 1.3 without 1.2) is refused: OpenSSL can only use a contiguous range and the handshake
    * would fail with "unsupported protocol".
@@ -423,7 +586,7 @@ export class Config {
     });
     mask >>>= 0;
     if (mask === 0) throw new RangeError('setProtocols(): the protocol set is empty');
-    if ((mask & ~TLS_v1x) !== 0) {
+    if ((mask & ~PROTOCOL_TLSv1) !== 0) {
       throw new RangeError(`setProtocols(): 0x${mask.toString(16)} has bits that name no TLS version`);
     }
     const lowest = mask & -mask;
@@ -438,25 +601,40 @@ export class Config {
     return this;
   }
 
-  /** Disables certificate chain verification. Insecure: for tests only. */
-  insecureNoVerifyCert(): this {
+  /** `tls_config_insecure_noverifycert`: disables certificate chain verification. Insecure: for tests only. */
+  insecureNoverifycert(): this {
     native.tls_config_insecure_noverifycert(this.#h);
     this.#policy.cert = false;
     return this;
   }
 
-  /** Disables server name verification. Insecure: for tests only. */
-  insecureNoVerifyName(): this {
+  /** Alias of {@link Config.insecureNoverifycert}, kept because the first README documented it (docs/api.md, "Names"). */
+  insecureNoVerifyCert(): this {
+    return this.insecureNoverifycert();
+  }
+
+  /** `tls_config_insecure_noverifyname`: disables server name verification. Insecure: for tests only. */
+  insecureNoverifyname(): this {
     native.tls_config_insecure_noverifyname(this.#h);
     this.#policy.name = false;
     return this;
   }
 
-  /** Disables certificate validity time checks. Insecure: for tests only. */
-  insecureNoVerifyTime(): this {
+  /** Alias of {@link Config.insecureNoverifyname}, kept because the first README documented it (docs/api.md, "Names"). */
+  insecureNoVerifyName(): this {
+    return this.insecureNoverifyname();
+  }
+
+  /** `tls_config_insecure_noverifytime`: disables certificate validity time checks. Insecure: for tests only. */
+  insecureNoverifytime(): this {
     native.tls_config_insecure_noverifytime(this.#h);
     this.#policy.time = false;
     return this;
+  }
+
+  /** Alias of {@link Config.insecureNoverifytime}, kept because the first README documented it (docs/api.md, "Names"). */
+  insecureNoVerifyTime(): this {
+    return this.insecureNoverifytime();
   }
 
   /** Re-enables all verification (the default). */
@@ -563,25 +741,26 @@ export class Config {
     return this;
   }
 
-  #apply(o: ConfigOptions): void {
-    checkKeys(o, OPTION_KEYS, 'Config');
+  #apply(options: ConfigOptions): void {
+    checkKeys(options, OPTION_KEYS, 'Config', OPTION_ALIASES);
+    const o = unalias(options, OPTION_ALIASES, 'Config').values;
     const has = (k: keyof ConfigOptions): boolean => o[k] !== undefined;
-    if (has('ca')) this.setCa(o.ca as BytesLike);
+    if (has('caMem')) this.setCaMem(o.caMem as BytesLike);
     if (has('caFile')) this.setCaFile(o.caFile as string);
     if (has('caPath')) this.setCaPath(o.caPath as string);
-    if (has('crl')) this.setCrl(o.crl as BytesLike);
+    if (has('crlMem')) this.setCrlMem(o.crlMem as BytesLike);
     if (has('crlFile')) this.setCrlFile(o.crlFile as string);
-    if (has('cert')) this.setCert(o.cert as BytesLike);
+    if (has('certMem')) this.setCertMem(o.certMem as BytesLike);
     if (has('certFile')) this.setCertFile(o.certFile as string);
-    if (has('key')) this.setKey(o.key as BytesLike);
+    if (has('keyMem')) this.setKeyMem(o.keyMem as BytesLike);
     if (has('keyFile')) this.setKeyFile(o.keyFile as string);
-    if (has('ocspStaple')) this.setOcspStaple(o.ocspStaple as BytesLike);
+    if (has('ocspStapleMem')) this.setOcspStapleMem(o.ocspStapleMem as BytesLike);
     if (has('keypairs')) {
       if (!Array.isArray(o.keypairs)) fail('keypairs', 'an array', o.keypairs);
       o.keypairs.forEach((kp, i) => {
         if (!isObject(kp)) fail(`keypairs[${i}]`, 'an object', kp);
         checkKeys(kp, new Set(['cert', 'key', 'ocspStaple']), `keypairs[${i}]`);
-        this.addKeypair(kp.cert, kp.key, kp.ocspStaple);
+        this.addKeypairMem(kp.cert, kp.key, kp.ocspStaple);
       });
     }
     if (has('alpn')) this.setAlpn(o.alpn as string | string[]);
@@ -590,8 +769,8 @@ export class Config {
       this.setProtocols(...(Array.isArray(p) ? p : [p]));
     }
     if (has('ciphers')) this.setCiphers(o.ciphers as string);
-    if (has('ecdheCurves')) this.setEcdhecurves(o.ecdheCurves as string | string[]);
-    if (has('dheParams')) this.setDheparams(o.dheParams as string);
+    if (has('ecdhecurves')) this.setEcdhecurves(o.ecdhecurves as string | string[]);
+    if (has('dheparams')) this.setDheparams(o.dheparams as string);
     if (has('verifyDepth')) this.setVerifyDepth(o.verifyDepth as number);
     if (has('verifyClient')) {
       const v = o.verifyClient;
@@ -602,17 +781,17 @@ export class Config {
       this.ocspRequireStapling();
     }
     if (has('insecure')) {
-      const ins = o.insecure;
-      if (!isObject(ins)) fail('insecure', 'an object', ins);
-      checkKeys(ins, INSECURE_KEYS, 'insecure');
-      if (ins.noVerifyCert !== undefined && bool(ins.noVerifyCert, 'insecure.noVerifyCert')) {
-        this.insecureNoVerifyCert();
+      if (!isObject(o.insecure)) fail('insecure', 'an object', o.insecure);
+      checkKeys(o.insecure, INSECURE_KEYS, 'insecure', INSECURE_ALIASES);
+      const { values: ins, given } = unalias(o.insecure as InsecureOptions, INSECURE_ALIASES, 'insecure');
+      if (ins.noverifycert !== undefined && bool(ins.noverifycert, `insecure.${given.noverifycert}`)) {
+        this.insecureNoverifycert();
       }
-      if (ins.noVerifyName !== undefined && bool(ins.noVerifyName, 'insecure.noVerifyName')) {
-        this.insecureNoVerifyName();
+      if (ins.noverifyname !== undefined && bool(ins.noverifyname, `insecure.${given.noverifyname}`)) {
+        this.insecureNoverifyname();
       }
-      if (ins.noVerifyTime !== undefined && bool(ins.noVerifyTime, 'insecure.noVerifyTime')) {
-        this.insecureNoVerifyTime();
+      if (ins.noverifytime !== undefined && bool(ins.noverifytime, `insecure.${given.noverifytime}`)) {
+        this.insecureNoverifytime();
       }
     }
     if (has('sessionLifetime')) this.setSessionLifetime(o.sessionLifetime as number);

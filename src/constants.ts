@@ -1,5 +1,6 @@
-// The constants of tls.h under the seed's names. Values come from the compiled addon, so they are
-// the system libtls's own; the literal types document them for TypeScript users.
+// The constants of tls.h, each under its tls.h name without the `TLS_` prefix (`TLS_API` keeps it;
+// docs/api.md, "Names"). Values come from the compiled addon, so they are the system libtls's own;
+// the literal types document them for TypeScript users.
 import { native } from './native.js';
 
 const c = native.constants;
@@ -16,14 +17,33 @@ export const WANT_POLLOUT = k<-3>('TLS_WANT_POLLOUT');
 /** `WANT_POLLIN | WANT_POLLOUT`: what a non-blocking libtls call may ask for. */
 export type Want = typeof WANT_POLLIN | typeof WANT_POLLOUT;
 
-export const TLS_v10 = k('TLS_PROTOCOL_TLSv1_0');
-export const TLS_v11 = k('TLS_PROTOCOL_TLSv1_1');
-export const TLS_v12 = k('TLS_PROTOCOL_TLSv1_2');
-export const TLS_v13 = k('TLS_PROTOCOL_TLSv1_3');
-/** TLS 1.0 to 1.3. */
-export const TLS_v1x = k('TLS_PROTOCOL_TLSv1');
-/** TLS 1.2 and 1.3. */
-export const TLS_DEFAULT = k('TLS_PROTOCOLS_DEFAULT');
+/** `TLS_PROTOCOL_TLSv1_0`: TLS 1.0. */
+export const PROTOCOL_TLSv1_0 = k('TLS_PROTOCOL_TLSv1_0');
+/** `TLS_PROTOCOL_TLSv1_1`: TLS 1.1. */
+export const PROTOCOL_TLSv1_1 = k('TLS_PROTOCOL_TLSv1_1');
+/** `TLS_PROTOCOL_TLSv1_2`: TLS 1.2. */
+export const PROTOCOL_TLSv1_2 = k('TLS_PROTOCOL_TLSv1_2');
+/** `TLS_PROTOCOL_TLSv1_3`: TLS 1.3. */
+export const PROTOCOL_TLSv1_3 = k('TLS_PROTOCOL_TLSv1_3');
+/** `TLS_PROTOCOL_TLSv1`: TLS 1.0 to 1.3. */
+export const PROTOCOL_TLSv1 = k('TLS_PROTOCOL_TLSv1');
+/** `TLS_PROTOCOLS_ALL`: every version libtls knows (what the keyword `'all'` parses to). */
+export const PROTOCOLS_ALL = k('TLS_PROTOCOLS_ALL');
+/** `TLS_PROTOCOLS_DEFAULT`: TLS 1.2 and 1.3. */
+export const PROTOCOLS_DEFAULT = k('TLS_PROTOCOLS_DEFAULT');
+
+/** Alias of {@link PROTOCOL_TLSv1_0}, kept because the first README documented it (docs/api.md, "Names"). */
+export const TLS_v10 = PROTOCOL_TLSv1_0;
+/** Alias of {@link PROTOCOL_TLSv1_1}, kept because the first README documented it (docs/api.md, "Names"). */
+export const TLS_v11 = PROTOCOL_TLSv1_1;
+/** Alias of {@link PROTOCOL_TLSv1_2}, kept because the first README documented it (docs/api.md, "Names"). */
+export const TLS_v12 = PROTOCOL_TLSv1_2;
+/** Alias of {@link PROTOCOL_TLSv1_3}, kept because the first README documented it (docs/api.md, "Names"). */
+export const TLS_v13 = PROTOCOL_TLSv1_3;
+/** Alias of {@link PROTOCOL_TLSv1} (TLS 1.0 to 1.3), kept because the first README documented it (docs/api.md, "Names"). */
+export const TLS_v1x = PROTOCOL_TLSv1;
+/** Alias of {@link PROTOCOLS_DEFAULT} (TLS 1.2 and 1.3), kept because the first README documented it (docs/api.md, "Names"). */
+export const TLS_DEFAULT = PROTOCOLS_DEFAULT;
 
 export const OCSP_CERT_GOOD = k('TLS_OCSP_CERT_GOOD');
 export const OCSP_CERT_REVOKED = k('TLS_OCSP_CERT_REVOKED');

@@ -1,5 +1,5 @@
-// libtls for Node.js: the seed's API 1:1 (Config, client/server, Tls, constants), plus poll() and
-// the fd helpers the 1:1 API needs on Node.js.
+// libtls for Node.js: libtls's API 1:1 (Config, client/server, Tls, constants; names as docs/api.md
+// says), plus poll() and the fd helpers the 1:1 API needs on Node.js, and the Node.js layer.
 export {
   type Backend,
   type BackendCapabilities,

@@ -3,7 +3,13 @@
 // option Node documents is either mapped or refused with a TypeError naming it: none is ignored.
 import { createPrivateKey } from 'node:crypto';
 import { Config, type ConfigOptions, type TicketKeyOptions } from './config.js';
-import { TICKET_KEY_SIZE, TLS_v10, TLS_v11, TLS_v12, TLS_v13 } from './constants.js';
+import {
+  PROTOCOL_TLSv1_0,
+  PROTOCOL_TLSv1_1,
+  PROTOCOL_TLSv1_2,
+  PROTOCOL_TLSv1_3,
+  TICKET_KEY_SIZE,
+} from './constants.js';
 import { fail } from './validate.js';
 
 type Pem = string | Buffer;
@@ -116,10 +122,10 @@ export function refuseUnsupported(o: Record<string, unknown>): void {
 }
 
 const VERSIONS: Readonly<Record<string, number>> = {
-  TLSv1: TLS_v10,
-  'TLSv1.1': TLS_v11,
-  'TLSv1.2': TLS_v12,
-  'TLSv1.3': TLS_v13,
+  TLSv1: PROTOCOL_TLSv1_0,
+  'TLSv1.1': PROTOCOL_TLSv1_1,
+  'TLSv1.2': PROTOCOL_TLSv1_2,
+  'TLSv1.3': PROTOCOL_TLSv1_3,
 };
 const ORDER = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
 
@@ -209,11 +215,11 @@ export function configOptionsFromNode(
   refuseUnsupported(o);
   const c: ConfigOptions = {};
   const has = (k: string): boolean => o[k] !== undefined && o[k] !== null;
-  if (has('key')) c.key = keyPem(o.key, o.passphrase);
+  if (has('key')) c.keyMem = keyPem(o.key, o.passphrase);
   else if (has('passphrase')) throw new TypeError('passphrase needs a key');
-  if (has('cert')) c.cert = pemText(single(o.cert, 'cert'), 'cert');
-  if (has('ca')) c.ca = pemList(o.ca, 'ca');
-  if (has('crl')) c.crl = pemList(o.crl, 'crl');
+  if (has('cert')) c.certMem = pemText(single(o.cert, 'cert'), 'cert');
+  if (has('ca')) c.caMem = pemList(o.ca, 'ca');
+  if (has('crl')) c.crlMem = pemList(o.crl, 'crl');
   if (has('ciphers')) {
     if (typeof o.ciphers !== 'string') fail('ciphers', 'a string', o.ciphers);
     c.ciphers = o.ciphers;
@@ -236,13 +242,13 @@ export function configOptionsFromNode(
   }
   if (has('ecdhCurve')) {
     if (typeof o.ecdhCurve !== 'string') fail('ecdhCurve', 'a string', o.ecdhCurve);
-    if (o.ecdhCurve.toLowerCase() !== 'auto') c.ecdheCurves = o.ecdhCurve.split(':');
+    if (o.ecdhCurve.toLowerCase() !== 'auto') c.ecdhecurves = o.ecdhCurve.split(':');
   }
   if (has('dhparam')) {
     if (o.dhparam !== 'auto') {
       unsupported('dhparam', "libtls has DHE parameters 'auto' or 'none', not custom ones");
     }
-    c.dheParams = 'auto';
+    c.dheparams = 'auto';
   }
   const alpnList = has('ALPNProtocols') ? alpnNames(o.ALPNProtocols) : alpn;
   if (alpnList !== undefined && alpnList.length > 0) c.alpn = alpnList;
@@ -251,7 +257,7 @@ export function configOptionsFromNode(
     for (const k of ['requestCert', 'honorCipherOrder', 'sessionTimeout', 'ticketKeys', 'sessionIdContext']) {
       if (has(k)) throw new TypeError(`${k} is a server option`);
     }
-    if (reject === false) c.insecure = { noVerifyCert: true, noVerifyName: true, noVerifyTime: true };
+    if (reject === false) c.insecure = { noverifycert: true, noverifyname: true, noverifytime: true };
     return c;
   }
   const honor = boolOpt(o, 'honorCipherOrder');
@@ -321,6 +327,7 @@ export function nodeConfig(
     const co = cfg as ConfigOptions;
     if (
       mode === 'server' &&
+      co.certMem === undefined &&
       co.cert === undefined &&
       co.certFile === undefined &&
       co.keypairs === undefined
@@ -330,6 +337,6 @@ export function nodeConfig(
     return { config: new Config(alpn && co.alpn === undefined ? { alpn, ...co } : co), owned: true };
   }
   const co = configOptionsFromNode(o, mode, alpn);
-  if (mode === 'server' && (co.cert === undefined || co.key === undefined)) noCertificate();
+  if (mode === 'server' && (co.certMem === undefined || co.keyMem === undefined)) noCertificate();
   return { config: new Config(co), owned: true };
 }

@@ -80,7 +80,7 @@ const watchers = new Map<number, Watcher>();
 
 /**
  * Resolves once `fd` is ready for what `want` names (`WANT_POLLIN`: readable, `WANT_POLLOUT`:
- * writable), without blocking the event loop. This is how the seed's non-blocking loop runs on
+ * writable), without blocking the event loop. This is how libtls's non-blocking loop runs on
  * Node.js: repeat the libtls call that returned `want` after `await poll(fd, want)`.
  */
 export function poll(fd: number, want: Want, opts: PollOptions = {}): Promise<void> {

@@ -574,8 +574,8 @@ export class TlsSocket extends Duplex {
           subject: t.peerCertSubject() ?? '',
           issuer: t.peerCertIssuer() ?? '',
           hash: t.peerCertHash() ?? '',
-          notBefore: new Date(t.peerCertNotBefore() * 1000),
-          notAfter: new Date(t.peerCertNotAfter() * 1000),
+          notBefore: new Date(t.peerCertNotbefore() * 1000),
+          notAfter: new Date(t.peerCertNotafter() * 1000),
           chainPem: t.peerCertChainPem() ?? '',
         };
       });

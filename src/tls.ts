@@ -1,5 +1,5 @@
-// `Tls`: a libtls context (`struct tls`), the seed's client and server objects, one method per
-// tls_* call. I/O returns what tls.h returns; -1 becomes a thrown TlsError.
+// `Tls`: a libtls context (`struct tls`), client or server, one method per tls_* call, named by
+// the rule of docs/api.md ("Names"). I/O returns what tls.h returns; -1 becomes a thrown TlsError.
 import { Config, configHandle } from './config.js';
 import { WANT_POLLIN, WANT_POLLOUT, type Want } from './constants.js';
 import { native, State, type TlsHandle } from './native.js';
@@ -343,14 +343,24 @@ export class Tls {
     return native.tls_peer_cert_subject(this.#handle);
   }
 
-  /** Start of validity, in epoch seconds. */
-  peerCertNotBefore(): number {
+  /** `tls_peer_cert_notbefore`: start of validity, in epoch seconds. */
+  peerCertNotbefore(): number {
     return native.tls_peer_cert_notbefore(this.#handle);
   }
 
-  /** End of validity, in epoch seconds. */
-  peerCertNotAfter(): number {
+  /** Alias of {@link Tls.peerCertNotbefore}, kept because the first README documented it (docs/api.md, "Names"). */
+  peerCertNotBefore(): number {
+    return this.peerCertNotbefore();
+  }
+
+  /** `tls_peer_cert_notafter`: end of validity, in epoch seconds. */
+  peerCertNotafter(): number {
     return native.tls_peer_cert_notafter(this.#handle);
+  }
+
+  /** Alias of {@link Tls.peerCertNotafter}, kept because the first README documented it (docs/api.md, "Names"). */
+  peerCertNotAfter(): number {
+    return this.peerCertNotafter();
   }
 
   /** The peer's certificate chain in PEM, or null without a peer certificate. */

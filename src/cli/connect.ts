@@ -154,9 +154,9 @@ export async function runConnect(argv: string[]): Promise<number> {
   if (values.muststaple) config.ocspRequireStapling = true;
   if (values.noverify || values.noname || values.notime) {
     config.insecure = {
-      noVerifyCert: values.noverify ?? false,
-      noVerifyName: values.noname ?? false,
-      noVerifyTime: values.notime ?? false,
+      noverifycert: values.noverify ?? false,
+      noverifyname: values.noname ?? false,
+      noverifytime: values.notime ?? false,
     };
   }
   const servername = values.servername ?? host;

@@ -3,7 +3,7 @@
 // what the servers' close() callbacks said. Sockets watched with `read: true` also record the
 // bytes they received.
 import net from 'node:net';
-import { keylogClient, nextClientSeq, seal, startProxy } from '../mitm.mjs';
+import { keylogClient, nextClientSeq, seal, startProxy } from '../support/mitm.mjs';
 import { memoryPair, rawConnect } from './stacks.mjs';
 import { bounded, until, watch } from './trace.mjs';
 
@@ -482,7 +482,7 @@ export const scenarios = {
  */
 async function rawPeer(stack, trace, { serverRead = false, onServer = () => {} } = {}) {
   const { default: tls } = await import('node:tls');
-  const { pem } = await import('../helpers.mjs');
+  const { pem } = await import('../support/helpers.mjs');
   trace.server = [];
   let serverClosed;
   let received = 0;

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { L, pem, pki } from '../helpers.mjs';
+import { L, pem, pki } from '../support/helpers.mjs';
 
 /**
  * An in-memory Duplex pair: what one end writes, the other reads. A write completes once the other

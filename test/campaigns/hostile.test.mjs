@@ -1,0 +1,1332 @@
+// Hostile peers against the Node.js layer: junk, malformed and truncated records, floods
+// of empty records and warning alerts, tampering by a man in the middle, renegotiation, dropped
+// connections, slowloris, and certificates built to fool name matching or verification. Each case
+// is bounded in time and asserts the exact outcome: the TlsError and its libtls/OpenSSL reason, the
+// attacker's connection closed by us, and the server still serving the next real client.
+//
+// Raw attacks speak bytes on a plain TCP socket. Attacks after the handshake go through a proxy in
+// this file that cuts both directions into TLS records: a node:tls client completes a real
+// handshake through it, and for TLS 1.2 with AES-128-GCM the proxy derives the record keys from the
+// client's keylog (the TLS 1.2 PRF over the master secret and both randoms), so it can seal its
+// own records into the client's stream and open the server's alerts.
+//
+// Not repeated here (already proven elsewhere): a peer that drops TCP without close_notify after
+// the handshake, on either side (node-socket.test.mjs "errors: verification, truncation"); a silent
+// TCP client dropped after handshakeTimeout and 100 silent clients (node-socket.test.mjs
+// "createServer(): handshakeTimeout"); the 1:1 API's verification failures, the NUL-SAN and
+// *.wild.test name rules against openssl s_server (verify.test.mjs); OCSP calls before the
+// handshake, on server and accepted contexts, after a failed parse and without a responder URL
+// (traps.test.mjs, verify.test.mjs). The OCSP states below are the ones those files do not reach.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
+import {
+  assertTlsError,
+  clientConfig,
+  freePair,
+  L,
+  listen,
+  noop,
+  openFds,
+  pairHandshake,
+  pem,
+  pki,
+  serverConfig,
+  serverFor,
+  sleep,
+  tempDir,
+  throwsTls,
+  waitFor,
+  within,
+} from '../support/helpers.mjs';
+import { flipProxy, keylogClient, nextClientSeq, open, seal, startProxy } from '../support/mitm.mjs';
+
+const T = { timeout: 15_000 };
+let srvCfg; // server.crt (ECDSA), localhost / 127.0.0.1 / ::1
+let cliCfg; // trusts ca.crt
+let hello13; // a real ClientHello from node:tls (TLS 1.3 offered)
+let hello12; // the same with maxVersion TLSv1.2
+
+/** The first flight a node:tls client sends (its ClientHello), captured on a plain TCP server. */
+async function captureClientHello(opts = {}) {
+  let done;
+  const got = new Promise((r) => {
+    done = r;
+  });
+  const cap = net.createServer((s) => {
+    s.on('error', noop);
+    s.once('data', (d) => {
+      done(d);
+      s.destroy();
+    });
+  });
+  const port = await listen(cap);
+  const c = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca.crt'), ...opts });
+  c.on('error', noop);
+  try {
+    return await within(got, 5000, 'ClientHello');
+  } finally {
+    c.destroy();
+    cap.close();
+  }
+}
+
+before(async () => {
+  srvCfg = serverConfig();
+  cliCfg = clientConfig();
+  hello13 = await captureClientHello();
+  hello12 = await captureClientHello({ maxVersion: 'TLSv1.2' });
+  assert.equal(hello13[0], 0x16);
+  assert.equal(hello13[5], 1, 'a ClientHello');
+  assert.equal(hello13.length, 5 + hello13.readUInt16BE(3), 'one whole record');
+});
+
+after(() => {
+  srvCfg.free();
+  cliCfg.free();
+});
+
+// ---- servers, clients and raw sockets ----
+
+/**
+ * An echo createServer() on 127.0.0.1; `sockets` collects every secure server socket with what
+ * happened to it ({ socket, data, ended, error, closed }).
+ */
+async function startServer(options = {}, config = srvCfg) {
+  const sockets = [];
+  const srv = L.createServer({ config, handshakeTimeout: 3000, ...options }, (s) => {
+    const rec = { socket: s, data: '', ended: false, error: null };
+    rec.closed = new Promise((r) => s.once('close', r));
+    sockets.push(rec);
+    s.on('data', (d) => {
+      rec.data += d;
+      if (!rec.error) s.write(d);
+    });
+    s.on('end', () => {
+      rec.ended = true;
+    });
+    s.on('error', (e) => {
+      rec.error = e;
+    });
+  });
+  const failures = [];
+  srv.on('tlsClientError', (e) => failures.push(e));
+  const port = await listen(srv);
+  return { srv, port, sockets, failures };
+}
+
+async function stopServer(srv) {
+  try {
+    await within(new Promise((r) => srv.close(r)), 5000, 'server.close()');
+  } catch (err) {
+    err.message += ` (${srv.connections} connections still open)`;
+    throw err;
+  }
+  srv.context.free();
+}
+
+const connectTo = (port, extra = {}) =>
+  L.connect({ host: '127.0.0.1', port, servername: 'localhost', config: cliCfg, ...extra });
+
+/**
+ * The server is still healthy: a real client connects, gets its bytes echoed and closes cleanly.
+ * Returns the milliseconds from connect() to the handshake's end and to the echo.
+ */
+async function assertHealthy(port) {
+  const t0 = Date.now();
+  const c = await within(connectTo(port), 3000, 'a real client after the attack');
+  const connected = Date.now() - t0;
+  c.write('still alive');
+  const [d] = await within(once(c, 'data'), 3000, 'echo');
+  const echoed = Date.now() - t0;
+  assert.equal(String(d), 'still alive');
+  c.end();
+  c.resume();
+  await within(once(c, 'close'), 3000, 'clean close');
+  return { connected, echoed };
+}
+
+/** A plain TCP connection: { s, got() (bytes received), closed (resolves on 'close'), error() }. */
+async function raw(port) {
+  const s = net.connect({ host: '127.0.0.1', port });
+  const chunks = [];
+  let error = null;
+  s.on('data', (d) => chunks.push(d));
+  s.on('error', (e) => {
+    error = e;
+  });
+  const closed = new Promise((r) => s.once('close', r));
+  await within(once(s, 'connect'), 3000, 'TCP connect');
+  return { s, localPort: s.localPort, got: () => Buffer.concat(chunks), closed, error: () => error };
+}
+
+const write = (s, b) => new Promise((r) => s.write(b, () => r()));
+
+/** `n` copies of `record` in one buffer. */
+const times = (record, n) => Buffer.concat(Array.from({ length: n }, () => record));
+
+/** An unencrypted alert record. Levels: 1 warning, 2 fatal. */
+const alert = (level, desc, version = 0x0303) =>
+  Buffer.from([0x15, version >> 8, version & 0xff, 0, 2, level, desc]);
+
+/**
+ * Runs a raw attack against `server`: `send(raw)` writes the hostile bytes. Asserts the server's
+ * 'tlsClientError' (a TlsError from tls_handshake matching `re`, with the attacker's address), that
+ * our side closed the attacker's connection, and that a real client is served right after.
+ */
+async function rawAttack(server, send, re, ms = 3000) {
+  const failed = once(server.srv, 'tlsClientError');
+  const secure0 = server.sockets.length;
+  const r = await raw(server.port);
+  const t0 = Date.now();
+  await send(r);
+  const [err, socket] = await within(failed, ms, 'tlsClientError');
+  const failedAfter = Date.now() - t0;
+  assertTlsError(err, 'tls_handshake', re);
+  assert.equal(socket.remoteAddress, '127.0.0.1');
+  assert.equal(socket.remotePort, r.localPort);
+  await within(r.closed, ms, 'the attacker sees its connection closed');
+  assert.equal(server.sockets.length, secure0, 'no secure connection');
+  await assertHealthy(server.port);
+  return { ...r, err, failedAfter };
+}
+
+/** Runs the openssl CLI (async); rejects with its output on failure. */
+function openssl(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      out += d;
+    });
+    p.on('error', reject);
+    p.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`openssl ${args.join(' ')}:\n${out}`)),
+    );
+  });
+}
+
+/** A leaf certificate and key signed by the test CA, made with `openssl req -x509 -CA`. */
+async function makeLeaf(dir, name, subject, exts) {
+  const cnf = path.join(dir, 'req.cnf');
+  writeFileSync(cnf, '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n');
+  const crt = path.join(dir, `${name}.crt`);
+  const key = path.join(dir, `${name}.key`);
+  await openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-config',
+    cnf,
+    '-subj',
+    subject,
+    '-days',
+    '3650',
+    '-CA',
+    pki('ca.crt'),
+    '-CAkey',
+    pki('ca.key'),
+    '-keyout',
+    key,
+    '-out',
+    crt,
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    'extendedKeyUsage=serverAuth',
+    ...exts.flatMap((e) => ['-addext', e]),
+  ]);
+  return { crt, key };
+}
+
+/**
+ * A node:tls client (TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256) through a proxy to our server, after
+ * its handshake: { c, p, keys } with the record keys from its keylog.
+ */
+async function tls12ViaProxy(server, hooks) {
+  const p = await startProxy(server.port, hooks);
+  const { c, keys } = await keylogClient(p);
+  await waitFor(() => server.sockets.length === 1, 3000);
+  return { c, p, keys, rec: server.sockets[0] };
+}
+
+/** The server's last encrypted record, opened with the server's keys. */
+function lastServerRecord(p, keys) {
+  const last = p.s2c.at(-1);
+  assert.notEqual(last.seq, null);
+  return { type: last.rec[0], plain: open(keys.server, last.seq, last.rec) };
+}
+
+// =================================================================================================
+
+describe('junk instead of a ClientHello', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => stopServer(server.srv));
+
+  test(
+    'an HTTP request: tlsClientError "http request", no bytes back, the connection closed',
+    T,
+    async () => {
+      const fds0 = openFds();
+      const r = await rawAttack(
+        server,
+        (r) => write(r.s, 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'),
+        /^handshake failed: error:0A00009C:SSL routines::http request$/,
+      );
+      assert.equal(r.got().length, 0, 'OpenSSL sends no alert to a plaintext HTTP client');
+      assert.ok(await waitFor(() => openFds() === fds0 && server.srv.connections === 0, 2000), 'fds back');
+    },
+  );
+
+  for (const byte of [0x41, 0x16, 0x00]) {
+    test(
+      `1 MiB of the byte 0x${byte.toString(16).padStart(2, '0')}: tlsClientError "wrong version number" at once, the connection closed`,
+      T,
+      async () => {
+        const r = await rawAttack(
+          server,
+          (r) => {
+            r.s.write(Buffer.alloc(1024 * 1024, byte));
+          },
+          /^handshake failed: error:0A00010B:SSL routines::wrong version number$/,
+        );
+        // refused on the first record header, long before 1 MiB could have been read
+        assert.ok(r.failedAfter < 1000, `${r.failedAfter} ms`);
+      },
+    );
+  }
+
+  test(
+    'a record header claiming 2^14+2048+1 bytes: "packet length too long" on the header alone, a record_overflow alert',
+    T,
+    async () => {
+      const header = Buffer.from([0x16, 3, 1, 0, 0]);
+      header.writeUInt16BE(2 ** 14 + 2048 + 1, 3);
+      const r = await rawAttack(
+        server,
+        (r) => write(r.s, Buffer.concat([header, hello13.subarray(5, 100)])),
+        /^handshake failed: error:0A0000C6:SSL routines::packet length too long$/,
+      );
+      assert.deepEqual(r.got(), alert(2, 22), 'fatal record_overflow');
+    },
+  );
+
+  test(
+    'a plaintext record of 2^14+1 bytes (legal header, body too long): "data length too long", record_overflow',
+    T,
+    async () => {
+      const header = Buffer.from([0x16, 3, 1, 0x40, 0x01]);
+      const r = await rawAttack(
+        server,
+        (r) => write(r.s, Buffer.concat([header, Buffer.alloc(2 ** 14 + 1)])),
+        /^handshake failed: error:0A000092:SSL routines::data length too long$/,
+      );
+      assert.deepEqual(r.got(), alert(2, 22), 'fatal record_overflow');
+    },
+  );
+
+  test('10,000 empty handshake records: "record too small" and an unexpected_message alert', T, async () => {
+    const r = await rawAttack(
+      server,
+      (r) => write(r.s, times(Buffer.from([0x16, 3, 1, 0, 0]), 10_000)),
+      /^handshake failed: error:0A00012A:SSL routines::record too small$/,
+    );
+    assert.deepEqual(r.got(), alert(2, 10));
+  });
+
+  test('10,000 empty application-data records before any handshake: "unexpected message"', T, async () => {
+    const r = await rawAttack(
+      server,
+      (r) => write(r.s, times(Buffer.from([0x17, 3, 3, 0, 0]), 10_000)),
+      /^handshake failed: error:0A0000F4:SSL routines::unexpected message$/,
+    );
+    assert.deepEqual(r.got(), alert(2, 10));
+  });
+
+  test(
+    '1,000 warning alerts before the ClientHello: "unexpected message"; after it: "too many warn alerts"',
+    T,
+    async () => {
+      const warnings = times(alert(1, 90), 1000); // user_canceled, level warning
+      const before = await rawAttack(
+        server,
+        (r) => write(r.s, warnings),
+        /^handshake failed: error:0A0000F4:SSL routines::unexpected message$/,
+      );
+      assert.deepEqual(before.got(), alert(2, 10));
+      for (const hello of [hello13, hello12]) {
+        const afterHello = await rawAttack(
+          server,
+          (r) => write(r.s, Buffer.concat([hello, warnings])),
+          /^handshake failed: error:0A000199:SSL routines::too many warn alerts$/,
+        );
+        // the server had answered the ClientHello before it read the alerts
+        assert.equal(afterHello.got()[0], 0x16, 'a ServerHello');
+      }
+    },
+  );
+});
+
+// =================================================================================================
+
+describe('truncated and dropped handshakes', () => {
+  let server;
+  before(async () => {
+    server = await startServer({ handshakeTimeout: 400 });
+  });
+  after(() => stopServer(server.srv));
+
+  test(
+    'a truncated ClientHello, then FIN: ECONNRESET "closed before the TLS handshake completed" (libtls: "unexpected eof while reading") and a decode_error alert',
+    T,
+    async () => {
+      const r = await rawAttack(
+        server,
+        async (r) => {
+          await write(r.s, hello13.subarray(0, 100));
+          r.s.end();
+        },
+        /^the peer closed the connection before the TLS handshake completed$/,
+      );
+      assert.equal(r.err.code, 'ECONNRESET');
+      assert.match(
+        r.err.cause.message,
+        /^handshake failed: error:0A000126:SSL routines::unexpected eof while reading$/,
+      );
+      assert.deepEqual(r.got(), alert(2, 50));
+    },
+  );
+
+  test('a truncated ClientHello, then RST: "Connection reset by peer", code ECONNRESET', T, async () => {
+    const r = await rawAttack(
+      server,
+      async (r) => {
+        await write(r.s, hello13.subarray(0, 100));
+        await sleep(20);
+        r.s.resetAndDestroy();
+      },
+      /^handshake failed: Connection reset by peer$/,
+    );
+    assert.equal(r.err.code, 'ECONNRESET');
+    assert.equal(r.err.errno, os.constants.errno.ECONNRESET * -1);
+  });
+
+  test(
+    'a truncated ClientHello, then silence: dropped after handshakeTimeout (400 ms) with no bytes sent back',
+    T,
+    async () => {
+      const r = await rawAttack(
+        server,
+        (r) => write(r.s, hello13.subarray(0, 100)),
+        /^the client did not complete its handshake within 400 ms$/,
+      );
+      assert.ok(r.failedAfter >= 380 && r.failedAfter < 1500, `${r.failedAfter} ms`);
+      assert.equal(r.got().length, 0);
+      console.log(
+        `# truncated ClientHello + silence: dropped after ${r.failedAfter} ms (handshakeTimeout 400)`,
+      );
+    },
+  );
+
+  for (const [version, hello] of [
+    ['TLS 1.3', () => hello13],
+    ['TLS 1.2', () => hello12],
+  ]) {
+    test(
+      `a whole ${version} ClientHello, the server's flight received, then FIN or RST mid-handshake`,
+      T,
+      async () => {
+        for (const [how, re] of [
+          ['end', /^the peer closed the connection before the TLS handshake completed$/],
+          ['resetAndDestroy', /^handshake failed: Connection reset by peer$/],
+        ]) {
+          const r = await rawAttack(
+            server,
+            async (r) => {
+              await write(r.s, hello());
+              await within(
+                (async () => {
+                  while (r.got().length === 0) await sleep(5);
+                })(),
+                3000,
+                'ServerHello',
+              );
+              r.s[how]();
+            },
+            re,
+          );
+          assert.equal(r.got()[0], 0x16, `${how}: the server answered with a handshake record first`);
+        }
+      },
+    );
+  }
+});
+
+// =================================================================================================
+
+describe('after the handshake, through a man in the middle', () => {
+  let server;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => stopServer(server.srv));
+
+  /** Resets the server's record of secure sockets between tests. */
+  const fresh = () => {
+    server.sockets.length = 0;
+  };
+
+  test(
+    'records sealed by the proxy are accepted (the control); 32 empty ones in a row too; 10,000 fail: "record too small"',
+    T,
+    async () => {
+      fresh();
+      const { c, p, keys, rec } = await tls12ViaProxy(server);
+      try {
+        let seq = nextClientSeq(p);
+        p.up.write(seal(keys.client, 0x17, seq++, Buffer.from('sealed by the proxy')));
+        assert.ok(await waitFor(() => rec.data === 'sealed by the proxy', 3000), rec.data);
+        const empty = (n) =>
+          Buffer.concat(Array.from({ length: n }, () => seal(keys.client, 0x17, seq++, Buffer.alloc(0))));
+        p.up.write(Buffer.concat([empty(32), seal(keys.client, 0x17, seq++, Buffer.from(' +32 empty'))]));
+        assert.ok(await waitFor(() => rec.data.endsWith(' +32 empty'), 3000), rec.data);
+        const t0 = Date.now();
+        p.up.write(empty(10_000));
+        await within(rec.closed, 3000, 'server socket close');
+        const ms = Date.now() - t0;
+        assertTlsError(rec.error, 'tls_read', /^read failed: error:0A00012A:SSL routines::record too small$/);
+        assert.equal(rec.data, 'sealed by the proxy +32 empty');
+        assert.equal(rec.ended, false);
+        // what the server sent: a fatal unexpected_message alert under its record keys
+        assert.ok(await waitFor(() => p.s2c.at(-1).rec[0] === 0x15, 2000));
+        assert.deepEqual(lastServerRecord(p, keys), { type: 0x15, plain: Buffer.from([2, 10]) });
+        console.log(`# 10,000 empty records: refused after ${ms} ms`);
+      } finally {
+        c.destroy();
+        p.close();
+      }
+      await assertHealthy(server.port);
+    },
+  );
+
+  test('4 warning alerts are tolerated, 1,000 fail the connection: "too many warn alerts"', T, async () => {
+    fresh();
+    const { c, p, keys, rec } = await tls12ViaProxy(server);
+    try {
+      let seq = nextClientSeq(p);
+      const warnings = (n) =>
+        Buffer.concat(Array.from({ length: n }, () => seal(keys.client, 0x15, seq++, Buffer.from([1, 90]))));
+      p.up.write(
+        Buffer.concat([warnings(4), seal(keys.client, 0x17, seq++, Buffer.from('after 4 warnings'))]),
+      );
+      assert.ok(await waitFor(() => rec.data === 'after 4 warnings', 3000), rec.data);
+      p.up.write(warnings(1000));
+      await within(rec.closed, 3000, 'server socket close');
+      assertTlsError(
+        rec.error,
+        'tls_read',
+        /^read failed: error:0A000199:SSL routines::too many warn alerts$/,
+      );
+      assert.equal(rec.data, 'after 4 warnings');
+      assert.equal(rec.ended, false);
+      assert.ok(await waitFor(() => p.s2c.at(-1).rec[0] === 0x15, 2000));
+      assert.deepEqual(lastServerRecord(p, keys), { type: 0x15, plain: Buffer.from([2, 10]) });
+    } finally {
+      c.destroy();
+      p.close();
+    }
+    await assertHealthy(server.port);
+  });
+
+  test(
+    'a byte flipped in a client record (TLS 1.3): "bad record mac", nothing of that record delivered, never end',
+    T,
+    async () => {
+      fresh();
+      const p = await flipProxy(server.port, 'c2s', 0x40);
+      const c = tls.connect({ port: p.port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca.crt') });
+      c.on('error', noop);
+      try {
+        await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+        assert.equal(c.getProtocol(), 'TLSv1.3');
+        c.write('first record, delivered');
+        await waitFor(() => server.sockets.length === 1);
+        const rec = server.sockets[0];
+        assert.ok(await waitFor(() => rec.data === 'first record, delivered', 3000), rec.data);
+        p.flipNext();
+        c.write('second record, tampered with on the way');
+        await within(rec.closed, 3000, 'server socket close');
+        assertTlsError(
+          rec.error,
+          'tls_read',
+          /^read failed: error:0A000119:SSL routines::decryption failed or bad record mac$/,
+        );
+        assert.equal(rec.data, 'first record, delivered');
+        assert.equal(rec.ended, false);
+      } finally {
+        c.destroy();
+        p.close();
+      }
+      await assertHealthy(server.port);
+    },
+  );
+
+  test(
+    'a byte flipped in a record from a node:tls server (TLS 1.2) to our connect(): "cipher operation failed", nothing of it delivered',
+    T,
+    async () => {
+      let peer;
+      const ns = tls.createServer(
+        { cert: pem('server.crt'), key: pem('server.key'), maxVersion: 'TLSv1.2' },
+        (s) => {
+          peer = s;
+          s.on('error', noop);
+          s.write('first record, delivered');
+        },
+      );
+      const nsPort = await listen(ns);
+      const p = await flipProxy(nsPort, 's2c', 0x01);
+      try {
+        const c = await connectTo(p.port);
+        assert.equal(c.version, 'TLSv1.2');
+        let data = '';
+        let ended = false;
+        c.on('data', (d) => {
+          data += d;
+        });
+        c.on('end', () => {
+          ended = true;
+        });
+        const failed = once(c, 'error');
+        assert.ok(await waitFor(() => data === 'first record, delivered', 3000), data);
+        p.flipNext();
+        peer.write('second record, tampered with on the way');
+        const [err] = await within(failed, 3000, "our client's 'error'");
+        // libtls reports the first error OpenSSL queued: for a TLS 1.2 AES-GCM record that is the
+        // provider's failed decryption (then comes "decryption failed or bad record mac")
+        assertTlsError(
+          err,
+          'tls_read',
+          /^read failed: error:1C800066:Provider routines::cipher operation failed$/,
+        );
+        assert.equal(data, 'first record, delivered');
+        assert.equal(ended, false);
+        assert.equal(c.destroyed, true);
+      } finally {
+        p.close();
+        ns.close();
+      }
+    },
+  );
+
+  test(
+    "a node:tls client in the same process reports its own alert, not the error our server left in OpenSSL's queue",
+    T,
+    async () => {
+      // libtls binds to node's own OpenSSL (the symbols node exports), so both share the per-thread
+      // OpenSSL error queue. After our server's read fails with "bad record mac" it sends the alert;
+      // the node:tls client must report that alert ("sslv3 alert bad record mac"), as it does
+      // against a node:tls server, and not a stale "decryption failed" left behind by libtls.
+      fresh();
+      const p = await flipProxy(server.port, 'c2s', 0x40);
+      const c = tls.connect({ port: p.port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca.crt') });
+      const failed = once(c, 'error');
+      try {
+        await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+        p.flipNext();
+        c.write('tampered with on the way');
+        const [err] = await within(failed, 3000, "node:tls client 'error'");
+        assert.equal(err.code, 'ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC', err.message);
+        assert.match(err.message, /sslv3 alert bad record mac/);
+      } finally {
+        c.destroy();
+        p.close();
+      }
+    },
+  );
+
+  test(
+    'client-initiated renegotiation over TLS 1.2 is refused with a no_renegotiation warning; the client gives up and our socket errors',
+    T,
+    async () => {
+      fresh();
+      const { c, p, keys, rec } = await tls12ViaProxy(server);
+      try {
+        let echoed = '';
+        c.on('data', (d) => {
+          echoed += d;
+        });
+        c.write('before');
+        assert.ok(await waitFor(() => echoed === 'before', 3000), echoed);
+        const s2cBefore = p.s2c.length;
+        const clientFailed = once(c, 'error');
+        assert.equal(
+          c.renegotiate({}, () => {}),
+          true,
+        );
+        const [cerr] = await within(clientFailed, 3000, "node:tls client 'error'");
+        assert.equal(cerr.code, 'ERR_SSL_NO_RENEGOTIATION');
+        await within(rec.closed, 3000, 'server socket close');
+        // the client really asked: an encrypted ClientHello after the handshake
+        const hs = p.c2s.filter((x) => x.seq !== null && x.rec[0] === 0x16);
+        assert.equal(hs.length, 2, 'Finished, then the renegotiation ClientHello');
+        assert.equal(open(keys.client, hs[1].seq, hs[1].rec)[0], 1, 'a ClientHello');
+        // the server's only answer: one warning no_renegotiation alert, sealed
+        const answers = p.s2c.slice(s2cBefore);
+        assert.equal(answers.length, 1);
+        assert.deepEqual(open(keys.server, answers[0].seq, answers[0].rec), Buffer.from([1, 100]));
+        // then the client's fatal handshake_failure alert is our socket's error
+        assertTlsError(
+          rec.error,
+          'tls_read',
+          /^read failed: error:0A000410:SSL routines::sslv3 alert handshake failure$/,
+        );
+        assert.equal(rec.data, 'before');
+        assert.equal(rec.ended, false);
+      } finally {
+        c.destroy();
+        p.close();
+      }
+      await assertHealthy(server.port);
+    },
+  );
+
+  for (const [how, strictClose, outcome] of [
+    ['end', false, "a truncated 'end' (socket.truncated), as node:tls"],
+    ['end', true, 'with strictClose an ERR_TLS_TRUNCATED error'],
+    ['resetAndDestroy', false, 'an ECONNRESET error'],
+  ]) {
+    test(
+      `the proxy forwards half an application-data record, then ${how === 'end' ? 'FIN' : 'RST'}: ${outcome}, nothing of the record`,
+      T,
+      async () => {
+        fresh();
+        const strict = strictClose ? await startServer({ strictClose: true }) : null;
+        const target = strict ?? server;
+        let cut = false;
+        const p = await startProxy(target.port, {
+          c2s(rec, p) {
+            if (!cut || rec[0] !== 0x17) return rec;
+            p.up.write(rec.subarray(0, Math.floor(rec.length / 2)), () => p.up[how]());
+            return null;
+          },
+        });
+        const c = tls.connect({
+          port: p.port,
+          host: '127.0.0.1',
+          servername: 'localhost',
+          ca: pem('ca.crt'),
+        });
+        c.on('error', noop);
+        try {
+          await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+          c.write('whole record');
+          await waitFor(() => target.sockets.length === 1);
+          const rec = target.sockets[0];
+          assert.ok(await waitFor(() => rec.data === 'whole record', 3000), rec.data);
+          cut = true;
+          c.write('half of this record arrives');
+          await within(rec.closed, 3000, 'server socket close');
+          assert.equal(rec.data, 'whole record');
+          if (how === 'end' && !strictClose) {
+            assert.equal(rec.error, null);
+            assert.equal(rec.ended, true);
+            assert.equal(rec.socket.truncated, true);
+          } else if (how === 'end') {
+            assertTlsError(
+              rec.error,
+              'tls_read',
+              /^the peer closed the connection without close_notify: the data may be truncated$/,
+            );
+            assert.equal(rec.error.code, 'ERR_TLS_TRUNCATED');
+            // libtls's own words stay with it
+            assert.match(rec.error.cause.message, /unexpected eof while reading/);
+            assert.equal(rec.ended, false);
+          } else {
+            assertTlsError(rec.error, 'tls_read', /^read failed: Connection reset by peer$/);
+            assert.equal(rec.error.code, 'ECONNRESET');
+            assert.equal(rec.ended, false);
+            assert.equal(rec.socket.truncated, false);
+          }
+          await assertHealthy(target.port);
+        } finally {
+          c.destroy();
+          p.close();
+          if (strict) await stopServer(strict.srv);
+        }
+      },
+    );
+  }
+});
+
+// =================================================================================================
+
+describe('slowloris', () => {
+  test('200 idle TCP clients and 50 sending a ClientHello byte per 100 ms are all dropped at handshakeTimeout (500 ms); a fresh client is served meanwhile', {
+    timeout: 60_000,
+  }, async () => {
+    // AddressSanitizer (npm run test:asan) slows everything down: stretch the clock with it
+    const k = /libasan/.test(process.env.LD_PRELOAD ?? '') ? 4 : 1;
+    const server = await startServer({ handshakeTimeout: 500 * k });
+    const fds0 = openFds();
+    const drops = [];
+    const opened = [];
+    try {
+      const open = async (dribble) => {
+        const r = await raw(server.port);
+        const t0 = Date.now();
+        let sent = 0;
+        const timer = dribble
+          ? setInterval(() => {
+              if (sent < hello13.length && !r.s.destroyed) r.s.write(hello13.subarray(sent, ++sent));
+            }, 100)
+          : null;
+        r.closed.then(() => {
+          clearInterval(timer);
+          drops.push({ dribble, ms: Date.now() - t0, sent, got: r.got().length });
+        });
+        opened.push(r);
+      };
+      const t0 = Date.now();
+      await Promise.all([...Array(200).fill(false), ...Array(50).fill(true)].map(open));
+      const openMs = Date.now() - t0;
+      await sleep(200);
+      // mid-attack: 250 connections handshaking, the slow ones still dribbling
+      const during = server.srv.connections;
+      const fresh = await assertHealthy(server.port);
+      await within(
+        (async () => {
+          while (drops.length < 250) await sleep(20);
+        })(),
+        5000 * k,
+        `all 250 dropped (${drops.length} so far)`,
+      );
+      const ms = drops.map((d) => d.ms).sort((a, b) => a - b);
+      const pct = (q) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))];
+      const afterAttack = await assertHealthy(server.port);
+      console.log(
+        `# slowloris: 250 opened in ${openMs} ms; ${during} open mid-attack; fresh client mid-attack: handshake ${fresh.connected} ms, echo ${fresh.echoed} ms; after: ${afterAttack.connected} / ${afterAttack.echoed} ms; dropped after min ${ms[0]} / median ${pct(0.5)} / p95 ${pct(0.95)} / max ${ms.at(-1)} ms`,
+      );
+      assert.ok(during >= 250, `${during} connections mid-attack`);
+      assert.ok(fresh.echoed < 1000 * k, `a fresh client took ${fresh.echoed} ms mid-attack`);
+      assert.ok(ms[0] >= 480 * k, `a client was dropped after ${ms[0]} ms, before handshakeTimeout`);
+      assert.ok(ms.at(-1) < 1500 * k, `a client was dropped only after ${ms.at(-1)} ms`);
+      const dribblers = drops.filter((d) => d.dribble);
+      assert.equal(dribblers.length, 50);
+      assert.ok(
+        dribblers.every((d) => d.sent >= 3 && d.sent <= 8 * k),
+        `bytes sent: ${dribblers.map((d) => d.sent)}`,
+      );
+      assert.ok(
+        drops.every((d) => d.got === 0),
+        'no bytes sent to an incomplete ClientHello',
+      );
+      const timeouts = server.failures.filter(
+        (e) =>
+          e instanceof L.TlsError &&
+          e.op === 'tls_handshake' &&
+          e.message === `the client did not complete its handshake within ${500 * k} ms`,
+      );
+      assert.equal(timeouts.length, 250);
+      assert.equal(server.failures.length, 250);
+      assert.ok(
+        await waitFor(() => openFds() === fds0 && server.srv.connections === 0, 2000),
+        `fds ${fds0} -> ${openFds()}`,
+      );
+    } finally {
+      for (const r of opened) r.s.destroy();
+      await stopServer(server.srv);
+    }
+  });
+});
+
+// =================================================================================================
+
+describe('certificates that must not verify, against connect()', () => {
+  const cases = [
+    [
+      'an expired certificate',
+      'expired',
+      {},
+      {},
+      /^certificate verification failed: certificate has expired$/,
+      /sslv3 alert certificate expired$/,
+    ],
+    [
+      'a not-yet-valid certificate',
+      'notyet',
+      {},
+      {},
+      /^certificate verification failed: certificate is not yet valid$/,
+      /sslv3 alert bad certificate$/,
+    ],
+    [
+      'a revoked certificate (CRL)',
+      'revoked',
+      {},
+      { crlFile: pki('crl.pem') },
+      /^certificate verification failed: certificate revoked$/,
+      /sslv3 alert certificate revoked$/,
+    ],
+    [
+      'a revoked certificate (stapled OCSP)',
+      'revoked',
+      { ocspStapleFile: 'ocsp-revoked.der' },
+      {},
+      /^ocsp verify failed: revoked cert - keyCompromise$/,
+      /tlsv1 bad certificate status response$/,
+    ],
+    [
+      'a self-signed certificate',
+      'selfsigned',
+      {},
+      {},
+      /^certificate verification failed: self-signed certificate$/,
+      /tlsv1 alert unknown ca$/,
+    ],
+  ];
+  for (const [label, name, serverExtra, clientExtra, clientRe, serverRe] of cases) {
+    test(
+      `${label}: connect() rejects with its reason (TLS 1.2 and 1.3), the server sees the alert, no fd left`,
+      T,
+      async () => {
+        const cfg = serverFor(name);
+        if (serverExtra.ocspStapleFile) cfg.setOcspStapleFile(pki(serverExtra.ocspStapleFile));
+        const server = await startServer({}, cfg);
+        try {
+          await sleep(20);
+          const fds0 = openFds();
+          for (const protocols of ['tlsv1.3', 'tlsv1.2']) {
+            const failed = once(server.srv, 'tlsClientError');
+            await assert.rejects(
+              connectTo(server.port, { config: { caFile: pki('ca.crt'), protocols, ...clientExtra } }),
+              (e) => {
+                assertTlsError(e, 'tls_handshake', clientRe);
+                return true;
+              },
+            );
+            const [serr] = await within(failed, 3000, 'tlsClientError');
+            assertTlsError(serr, 'tls_handshake', serverRe);
+          }
+          assert.deepEqual(server.sockets, []);
+          assert.ok(
+            await waitFor(() => openFds() === fds0 && server.srv.connections === 0, 2000),
+            `fds ${fds0} -> ${openFds()}`,
+          );
+        } finally {
+          await stopServer(server.srv);
+          cfg.free();
+        }
+      },
+    );
+  }
+
+  for (const [label, name, re] of [
+    [
+      'a certificate for another name (other.crt)',
+      'other',
+      /^name `localhost' not present in server certificate$/,
+    ],
+    [
+      'a NUL byte in the SAN (nulsan.crt: "localhost\\0.evil.test")',
+      'nulsan',
+      /^error verifying name 'localhost': NUL byte in subjectAltName, probably a malicious certificate$/,
+    ],
+  ]) {
+    test(
+      `${label}: connect() rejects; the server completed its handshake and sees a truncated end (libtls checks names afterwards, with no alert)`,
+      T,
+      async () => {
+        const cfg = serverFor(name);
+        const server = await startServer({}, cfg);
+        try {
+          for (const protocols of ['tlsv1.3', 'tlsv1.2']) {
+            server.sockets.length = 0;
+            await assert.rejects(
+              connectTo(server.port, { config: { caFile: pki('ca.crt'), protocols } }),
+              (e) => {
+                assertTlsError(e, 'tls_handshake', re);
+                return true;
+              },
+            );
+            assert.ok(await waitFor(() => server.sockets.length === 1), 'the server saw a secure connection');
+            const rec = server.sockets[0];
+            await within(rec.closed, 3000, 'server socket close');
+            assert.equal(rec.error, null);
+            assert.equal(rec.ended, true);
+            assert.equal(rec.socket.truncated, true);
+            assert.equal(rec.data, '');
+          }
+          assert.deepEqual(server.failures, []);
+        } finally {
+          await stopServer(server.srv);
+          cfg.free();
+        }
+      },
+    );
+  }
+});
+
+// =================================================================================================
+
+describe('name matching on a table of real certificates', () => {
+  let dir;
+  const certs = {};
+
+  // name -> [subject, extensions (-addext values; no subjectAltName: a CN-only certificate)]
+  const specs = {
+    wild: [
+      '/CN=cn-is-ignored.test',
+      ['subjectAltName=DNS:*.example.test,DNS:Mixed.Case.TEST,IP:10.1.2.3,IP:fd00::1'],
+    ],
+    badwild: [
+      '/CN=badwild.test',
+      ['subjectAltName=DNS:*.*.example.test,DNS:a*.example.test,DNS:*.test,DNS:10.9.9.9'],
+    ],
+    cnonly: ['/CN=CN-Only.test', []],
+    cnwild: ['/CN=*.cnwild.test', []],
+    cnip: ['/CN=10.7.7.7', []],
+    twocn: ['/CN=a.twocn.test/CN=b.twocn.test', []],
+    space: ['/CN=space.test', ['subjectAltName=DER:30:03:82:01:20']], // one dNSName: " "
+    trail: ['/CN=trail.test', ['subjectAltName=DNS:*.test.']],
+  };
+
+  let removeDir;
+  after(() => removeDir?.());
+  before(async () => {
+    dir = tempDir((remove) => {
+      removeDir = remove;
+    });
+    await Promise.all(
+      Object.entries(specs).map(async ([name, [subject, exts]]) => {
+        certs[name] = await makeLeaf(dir, name, subject, exts);
+      }),
+    );
+  });
+
+  /** Rows grouped by certificate, in table order. */
+  const byCert = (rows) => {
+    const m = new Map();
+    for (const r of rows) m.set(r[0], [...(m.get(r[0]) ?? []), r]);
+    return m;
+  };
+
+  // [certificate, name, connect, contains]: what connect() with that servername does (true:
+  // verified; false: "name `...' not present"; a RegExp: that verification error; null: not a
+  // name to connect with) and what peerCertContainsName(name) returns after a handshake.
+  // Observed on libretls 3.7.0; each rule is libtls's tls_match_name()/tls_check_name().
+  const table = [
+    // *.example.test: exactly one label, case-insensitive; a name with no host part never matches
+    ['wild', 'a.example.test', true, true],
+    ['wild', 'A.EXAMPLE.TEST', true, true],
+    ['wild', 'xn--bcher-kva.example.test', true, true],
+    ['wild', 'example.test', false, false],
+    ['wild', 'a.b.example.test', false, false],
+    ['wild', 'aexample.test', false, false],
+    ['wild', '.example.test', false, false],
+    // connect() strips one trailing dot from the servername before verifying it; the raw check does not
+    ['wild', 'a.example.test.', true, false],
+    // plain DNS names compare case-insensitively
+    ['wild', 'mixed.case.test', true, true],
+    ['wild', 'MIXED.CASE.TEST', true, true],
+    // the CN is not consulted when the certificate has a SAN
+    ['wild', 'cn-is-ignored.test', false, false],
+    // IP SANs: the exact address, any IPv6 spelling, no IPv4-mapped or neighbouring address
+    ['wild', '10.1.2.3', true, true],
+    ['wild', '10.1.2.4', false, false],
+    ['wild', 'fd00::1', true, true],
+    ['wild', 'FD00:0:0:0:0:0:0:1', true, true],
+    ['wild', 'fd00::2', false, false],
+    ['wild', '::ffff:10.1.2.3', false, false],
+    // *.*.example.test and a*.example.test are no wildcards for libtls (only a leading "*." is;
+    // they match only themselves, literally); *.test is refused (a wildcard needs two labels
+    // after it); a DNS SAN never matches an IP address
+    ['badwild', 'a.b.example.test', false, false],
+    ['badwild', 'x.y.example.test', false, false],
+    ['badwild', 'abc.example.test', false, false],
+    ['badwild', 'a.example.test', false, false],
+    ['badwild', 'x.test', false, false],
+    ['badwild', '10.9.9.9', false, false],
+    ['badwild', 'badwild.test', false, false],
+    ['badwild', 'a*.example.test', null, true],
+    ['badwild', '*.*.example.test', null, true],
+    // no SAN: libtls falls back to the CN (case-insensitive, a wildcard as in a SAN, an IP verbatim)
+    ['cnonly', 'cn-only.test', true, true],
+    ['cnonly', 'CN-ONLY.TEST', true, true],
+    ['cnonly', 'other.test', false, false],
+    ['cnwild', 'a.cnwild.test', true, true],
+    ['cnwild', 'cnwild.test', false, false],
+    ['cnwild', 'a.b.cnwild.test', false, false],
+    ['cnip', '10.7.7.7', true, true],
+    ['cnip', '10.7.7.8', false, false],
+    // two CNs: libretls 3.7 uses the first one (newer OpenBSD libtls refuses such a subject)
+    ['twocn', 'a.twocn.test', true, true],
+    ['twocn', 'b.twocn.test', false, false],
+    // a dNSName of " " is refused for every name, even the CN
+    ['space', 'space.test', /^error verifying name 'space\.test': a dNSName of " " must not be used$/, false],
+    ['space', 'other.test', /^error verifying name 'other\.test': a dNSName of " " must not be used$/, false],
+    // "*.test." (a trailing dot) passes libtls's "two labels after the wildcard" rule: the raw
+    // check matches "x.test." (a wildcard over a top-level domain); connect() is not fooled, since
+    // it strips the servername's trailing dot first
+    ['trail', 'x.test.', false, true],
+    ['trail', 'x.test', false, false],
+  ];
+
+  /** The error connect() gives for `host` when the name is not in the certificate. */
+  const notPresent = (host) =>
+    new RegExp(
+      `^name \`${host.replace(/\.$/, '').replace(/[.*]/g, '\\$&')}' not present in server certificate$`,
+    );
+
+  test('connect() verifies each name as the table says (verification on, servername = the name)', {
+    timeout: 30_000,
+  }, async () => {
+    let checked = 0;
+    for (const [name, rows] of byCert(table.filter((r) => r[2] !== null))) {
+      const cfg = new L.Config({ certFile: certs[name].crt, keyFile: certs[name].key });
+      const server = await startServer({}, cfg);
+      try {
+        for (const [, host, expected] of rows) {
+          const r = await connectTo(server.port, { servername: host }).then(
+            (s) => {
+              s.destroy();
+              return true;
+            },
+            (e) => e,
+          );
+          if (expected === true) {
+            assert.equal(r, true, `${name} / ${host}: ${r?.message}`);
+          } else {
+            assert.ok(r instanceof L.TlsError, `${name} / ${host}: expected a TlsError, got ${r}`);
+            assertTlsError(r, 'tls_handshake', expected === false ? notPresent(host) : expected);
+          }
+          checked++;
+        }
+      } finally {
+        await stopServer(server.srv);
+        cfg.free();
+      }
+    }
+    assert.equal(checked, table.filter((r) => r[2] !== null).length);
+  });
+
+  test(
+    'peerCertContainsName() after a handshake agrees with the table, literal wildcards and trailing dots included',
+    T,
+    async () => {
+      for (const [name, rows] of byCert(table)) {
+        const scfg = new L.Config({ certFile: certs[name].crt, keyFile: certs[name].key });
+        const ccfg = clientConfig({ insecure: { noVerifyName: true } });
+        const r = await pairHandshake(scfg, ccfg, 'unrelated.test');
+        try {
+          assert.equal(r.clientError, undefined, `${name}: ${r.clientError}`);
+          for (const [, host, , expected] of rows) {
+            assert.equal(r.cli.peerCertContainsName(host), expected, `${name} / ${host}`);
+          }
+        } finally {
+          freePair(r);
+          scfg.free();
+          ccfg.free();
+        }
+      }
+    },
+  );
+});
+
+// =================================================================================================
+
+describe('OCSP in the states the other files do not reach', () => {
+  const good = () => pem('ocsp-good.der');
+
+  test(
+    'a client whose handshake failed verification: ocspProcessResponse() and the getters throw "handshake has not completed"',
+    T,
+    async () => {
+      const scfg = serverFor('expired');
+      const ccfg = clientConfig();
+      const r = await pairHandshake(scfg, ccfg);
+      try {
+        assertTlsError(r.clientError, 'tls_handshake', /certificate has expired/);
+        throwsTls(
+          () => r.cli.ocspProcessResponse(good()),
+          'tls_ocsp_process_response',
+          /handshake has not completed/,
+        );
+        throwsTls(() => r.cli.peerOcspUrl(), 'tls_peer_ocsp_url', /handshake has not completed/);
+        // and the failed handshake stays failed: a second call does not pretend to complete it
+        assert.throws(() => r.cli.handshake(), L.TlsError);
+      } finally {
+        freePair(r);
+        scfg.free();
+        ccfg.free();
+      }
+    },
+  );
+
+  test(
+    'a client whose handshake failed on a revoked staple (libtls set up its OCSP state mid-handshake): every OCSP call throws instead of reading it',
+    T,
+    async () => {
+      const scfg = serverFor('revoked').setOcspStapleFile(pki('ocsp-revoked.der'));
+      const ccfg = clientConfig();
+      const r = await pairHandshake(scfg, ccfg);
+      try {
+        assertTlsError(r.clientError, 'tls_handshake', /^ocsp verify failed: revoked cert - keyCompromise$/);
+        for (const [m, op] of [
+          ['ocspProcessResponse', 'tls_ocsp_process_response'],
+          ['peerOcspCertStatus', 'tls_peer_ocsp_cert_status'],
+          ['peerOcspCrlReason', 'tls_peer_ocsp_crl_reason'],
+          ['peerOcspResult', 'tls_peer_ocsp_result'],
+          ['peerOcspUrl', 'tls_peer_ocsp_url'],
+        ]) {
+          throwsTls(() => r.cli[m](pem('ocsp-revoked.der')), op, /handshake has not completed/);
+        }
+      } finally {
+        freePair(r);
+        scfg.free();
+        ccfg.free();
+      }
+    },
+  );
+
+  test(
+    'after reset(), a handshaken client refuses OCSP calls ("handshake has not completed") until it handshakes again',
+    T,
+    async () => {
+      const scfg = serverConfig();
+      const ccfg = clientConfig();
+      const r = await pairHandshake(scfg, ccfg);
+      try {
+        assert.equal(r.clientError, undefined);
+        assert.equal(r.cli.peerOcspUrl(), 'http://127.0.0.1:8888/ocsp');
+        r.cli.reset();
+        for (const [m, op] of [
+          ['ocspProcessResponse', 'tls_ocsp_process_response'],
+          ['peerOcspUrl', 'tls_peer_ocsp_url'],
+          ['peerOcspCertStatus', 'tls_peer_ocsp_cert_status'],
+        ]) {
+          throwsTls(() => r.cli[m](good()), op, /handshake has not completed/);
+        }
+      } finally {
+        freePair(r);
+        scfg.free();
+        ccfg.free();
+      }
+    },
+  );
+
+  test(
+    'TlsSocket.ocsp is null on a server socket and on a client first asked after destroy(); context is then null',
+    T,
+    async () => {
+      const scfg = serverConfig({ ocspStaple: good() });
+      const seen = [];
+      const server = await startServer({}, scfg);
+      server.srv.on('secureConnection', (s) => seen.push(s));
+      try {
+        const opts = { config: { caFile: pki('ca.crt'), ocspRequireStapling: true } };
+        const c = await connectTo(server.port, opts);
+        assert.equal(c.ocsp.certStatus, L.OCSP_CERT_GOOD);
+        assert.equal(c.ocsp.result, 'good');
+        assert.equal(c.ocsp.crlReason, null, 'no CRL reason for a good certificate');
+        assert.ok(await waitFor(() => seen.length === 1));
+        assert.equal(seen[0].ocsp, null);
+        throwsTls(
+          () => seen[0].context.ocspProcessResponse(good()),
+          'tls_ocsp_process_response',
+          /only available on a client/,
+        );
+        c.destroy();
+        const c2 = await connectTo(server.port, opts);
+        c2.destroy();
+        assert.equal(c2.context, null);
+        assert.equal(c2.ocsp, null);
+        assert.equal(c2.version, null);
+      } finally {
+        await stopServer(server.srv);
+        scfg.free();
+      }
+    },
+  );
+  test(
+    'a stapled OCSP response saying "unknown" passes the handshake even with ocspRequireStapling (libtls accepts it): socket.ocsp shows OCSP_CERT_UNKNOWN',
+    T,
+    async (t) => {
+      let remove;
+      const dir = tempDir((r) => {
+        remove = r;
+      });
+      t.after(() => remove());
+      // a certificate of the test CA that the CA database (index.txt) does not know: the responder
+      // answers "unknown" for it
+      const leaf = await makeLeaf(dir, 'unknown', '/CN=localhost', [
+        'subjectAltName=DNS:localhost',
+        'authorityInfoAccess=OCSP;URI:http://127.0.0.1:8888/ocsp',
+      ]);
+      writeFileSync(path.join(dir, 'index.txt'), pem('index.txt'));
+      writeFileSync(path.join(dir, 'index.txt.attr'), 'unique_subject = no\n');
+      const der = path.join(dir, 'unknown.der');
+      await openssl([
+        'ocsp',
+        '-index',
+        path.join(dir, 'index.txt'),
+        '-rsigner',
+        pki('ocsp.crt'),
+        '-rkey',
+        pki('ocsp.key'),
+        '-CA',
+        pki('ca.crt'),
+        '-issuer',
+        pki('ca.crt'),
+        '-cert',
+        leaf.crt,
+        '-no_nonce',
+        '-ndays',
+        '7',
+        '-respout',
+        der,
+      ]);
+      assert.match(
+        await openssl(['ocsp', '-respin', der, '-resp_text', '-noverify']),
+        /Cert Status: unknown/,
+      );
+      const scfg = new L.Config({ certFile: leaf.crt, keyFile: leaf.key }).setOcspStapleFile(der);
+      const server = await startServer({}, scfg);
+      try {
+        for (const protocols of ['tlsv1.3', 'tlsv1.2']) {
+          const c = await connectTo(server.port, {
+            config: { caFile: pki('ca.crt'), ocspRequireStapling: true, protocols },
+          });
+          assert.equal(c.ocsp.certStatus, L.OCSP_CERT_UNKNOWN);
+          assert.equal(c.ocsp.result, 'unknown');
+          assert.equal(c.ocsp.responseStatus, L.OCSP_RESPONSE_SUCCESSFUL);
+          assert.equal(c.ocsp.crlReason, null);
+          assert.equal(c.ocsp.revocationTime, null);
+          c.destroy();
+        }
+      } finally {
+        await stopServer(server.srv);
+        scfg.free();
+      }
+    },
+  );
+});

@@ -1,0 +1,440 @@
+// Shared test helpers: fixture paths, real peers (openssl, gnutls) on 127.0.0.1, and drivers for
+// the non-blocking 1:1 API. Every wait is bounded in time.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as L from '../../dist/index.js';
+
+export { L };
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository's root directory (dist/, examples/ and test/ are below it). */
+export const root = path.join(here, '..', '..');
+/** The file: URL of this module, for child processes' code to import the helpers from. */
+export const helpersUrl = import.meta.url;
+/** Absolute path of a file of the test PKI (made by test/fixtures/make-pki.sh). */
+export const pki = (name) => path.join(root, 'test', 'fixtures', 'pki', name);
+/** The bytes of a file of the test PKI (PEM or DER). */
+export const pem = (name) => readFileSync(pki(name));
+/** `openssl s_server`/`s_client` arguments for the test PKI's `name`.crt and `name`.key. */
+export const certArgs = (name) => ['-cert', pki(`${name}.crt`), '-key', pki(`${name}.key`)];
+
+// ---- time, promises and hashes ----
+
+/** Does nothing: the 'error' listener of a socket whose errors a test does not look at, and the like. */
+export const noop = () => {};
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The SHA-256 of `data` as lowercase hex. */
+export const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/** The outcome of a promise as `{ value }` or `{ error }`; never rejects. */
+export const settle = (p) =>
+  p.then(
+    (value) => ({ value }),
+    (error) => ({ error }),
+  );
+
+/**
+ * `promise`'s value, or a rejection naming `what` if it has not settled within `ms` (the timer does
+ * not outlive the race).
+ */
+export async function within(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `promise`'s value, or `fallback` if it has not settled within `ms` (the timer does not outlive the race). */
+export async function raceTimeout(promise, ms, fallback) {
+  let timer;
+  const t = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms, fallback);
+  });
+  try {
+    return await Promise.race([promise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Waits (bounded by `ms`, checking every 10 ms) until `pred()` is true; returns whether it became true. */
+export async function waitFor(pred, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+/** As waitFor, but throws an Error naming `what` if `pred()` is still false after `ms`. */
+export async function until(pred, what, ms = 10_000) {
+  if (!(await waitFor(pred, ms))) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+// ---- files and fds ----
+
+/**
+ * A fresh directory `libtls-XXXXXX` under the system temp dir; `cleanup(remove)` registers its
+ * removal: pass node:test's `after` (at file or describe level) or any function that keeps `remove`
+ * for later.
+ */
+export function tempDir(cleanup) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'libtls-'));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Frees what `pairHandshake()` made (contexts, then the socketpair's fds). */
+export function freePair(r) {
+  r.cli.free();
+  r.acc.free();
+  r.srv.free();
+  for (const fd of r.fds) closeSync(fd);
+}
+
+/** Number of open fds of this process. */
+export function openFds() {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Calls `fn(a, b)` (sync or async) with both ends of a fresh socketpair, then closes them. */
+export async function withSocketpair(fn) {
+  const [a, b] = L.socketpair();
+  try {
+    return await fn(a, b);
+  } finally {
+    closeSync(a);
+    closeSync(b);
+  }
+}
+
+// ---- TCP ----
+
+/** Starts `server` (a net, tls, http(s) or libtls server) on `host`, any port; resolves (bounded) with the port. */
+export async function listen(server, host = '127.0.0.1') {
+  server.listen(0, host);
+  await within(once(server, 'listening'), 5000, 'listen');
+  return server.address().port;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port (bounded by `ms`). */
+export async function waitForPort(port, ms = 5000, host = '127.0.0.1') {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect({ port, host }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${ms} ms`);
+    await sleep(25);
+  }
+}
+
+/** A connected client fd to 127.0.0.1:port, taken over (L.takeFd) from a Node socket right on 'connect'. */
+export async function tcpFd(port) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('error', reject);
+    s.once('connect', () => {
+      try {
+        resolve(L.takeFd(s));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+/**
+ * A TCP listener on 127.0.0.1 that accepts and never answers. Returns { server, sockets (open now),
+ * got (the chunks received), port, close() (destroys the sockets, closes the server) }.
+ */
+export async function silentTcpServer() {
+  const sockets = new Set();
+  const got = [];
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('data', (d) => got.push(d));
+    s.on('error', () => {});
+    s.on('end', () => s.destroy());
+    s.on('close', () => sockets.delete(s));
+  });
+  const port = await listen(server);
+  return {
+    server,
+    sockets,
+    got,
+    port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** Reads `stream` until 'end' (bounded by `ms`), resolving with the bytes; rejects on 'error'. */
+export function readAll(stream, ms = 5000, what = 'end of stream') {
+  const parts = [];
+  stream.on('data', (d) => parts.push(d));
+  return within(
+    new Promise((resolve, reject) => {
+      stream.once('end', () => resolve(Buffer.concat(parts)));
+      stream.once('error', reject);
+    }),
+    ms,
+    what,
+  );
+}
+
+// ---- peer processes ----
+
+/**
+ * Starts a peer process (e.g. openssl s_server) and collects its output. `ready(output)` says when
+ * it is up, else `port` is waited for. Returns { proc, output(), kill(), exited }.
+ */
+export async function startPeer(cmd, args, { port, ready, ms = 8000, stdin = 'pipe', env } = {}) {
+  const proc = spawn(cmd, args, { stdio: [stdin, 'pipe', 'pipe'], ...(env ? { env } : {}) });
+  let out = '';
+  proc.stdout.on('data', (d) => {
+    out += d;
+  });
+  proc.stderr.on('data', (d) => {
+    out += d;
+  });
+  const exited = new Promise((resolve) => proc.on('exit', (code, sig) => resolve({ code, sig })));
+  const kill = () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    return exited;
+  };
+  const timer = setTimeout(kill, 60_000); // never outlive a test
+  timer.unref();
+  try {
+    if (ready) {
+      const deadline = Date.now() + ms;
+      while (!ready(out)) {
+        if (proc.exitCode !== null) throw new Error(`${cmd} exited early:\n${out}`);
+        if (Date.now() > deadline) throw new Error(`${cmd} not ready after ${ms} ms:\n${out}`);
+        await sleep(20);
+      }
+    } else if (port) {
+      await waitForPort(port, ms);
+    }
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { proc, output: () => out, kill, exited };
+}
+
+/** `openssl s_server` on 127.0.0.1 with our server certificate unless `args` says otherwise. */
+export async function opensslServer(extra = [], opts = {}) {
+  const port = await freePort();
+  const args = ['s_server', '-accept', `127.0.0.1:${port}`, '-naccept', String(opts.naccept ?? 1)];
+  if (!extra.includes('-cert')) args.push('-cert', pki('server.crt'), '-key', pki('server.key'));
+  args.push(...extra);
+  const peer = await startPeer('openssl', args, { ready: (o) => o.includes('ACCEPT') });
+  return { ...peer, port };
+}
+
+/** `gnutls-serv --echo` with our server certificate. Note: it listens on 0.0.0.0 and :: (only ever connect to 127.0.0.1). */
+export async function gnutlsServer(extra = []) {
+  const port = await freePort();
+  const args = [
+    '--echo',
+    '-q',
+    '-p',
+    String(port),
+    '--x509certfile',
+    pki('server.crt'),
+    '--x509keyfile',
+    pki('server.key'),
+    ...extra,
+  ];
+  // gnutls-serv cannot be told where to listen: the shim narrows its bind() to loopback
+  const env = { ...process.env, LD_PRELOAD: loopbackShim() };
+  // it writes "Echo Server listening on IPv4 0.0.0.0 port N..." before socket()/bind()/listen()
+  // and "done" on the same line after listen(): only "done" means it accepts connections
+  const peer = await startPeer('gnutls-serv', args, {
+    ready: (o) => /listening on IPv4 [^\n]*\.\.\.done/.test(o),
+    env,
+  });
+  return { ...peer, port };
+}
+
+let shimPath;
+/** Builds (once per content) test/fixtures/loopback-bind.c into an LD_PRELOAD shim; its path. */
+export function loopbackShim() {
+  if (shimPath) return shimPath;
+  const src = path.join(root, 'test', 'fixtures', 'loopback-bind.c');
+  const out = path.join(os.tmpdir(), `libtls-loopback-bind-${sha256(readFileSync(src)).slice(0, 16)}.so`);
+  if (!existsSync(out)) {
+    const tmp = `${out}.${process.pid}.tmp`;
+    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Werror', '-o', tmp, src, '-ldl']);
+    renameSync(tmp, out);
+  }
+  shimPath = out;
+  return out;
+}
+
+/** The local addresses (as `ip:port`) of the TCP sockets listening on `port`, from /proc/net. */
+export function listeningAddresses(port) {
+  const found = [];
+  for (const [file, v6] of [
+    ['/proc/net/tcp', false],
+    ['/proc/net/tcp6', true],
+  ]) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== '0A') continue; // 0A: LISTEN
+      const [hex, p] = f[1].split(':');
+      if (Number.parseInt(p, 16) !== port) continue;
+      const bytes = Buffer.from(hex, 'hex');
+      // /proc/net prints each 32-bit word in host (little-endian) order
+      for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
+      const ip = v6 ? bytes.toString('hex').replace(/(.{4})(?!$)/g, '$1:') : [...bytes].join('.');
+      found.push(`${ip}:${port}`);
+    }
+  }
+  return found;
+}
+
+/**
+ * Runs `code` (an ES module) in a fresh node process, after the node options `nodeArgs`, collecting
+ * its output, with `env` added to its environment; SIGKILLed after `timeout` ms (a hang is then
+ * `timedOut`). Resolves once its stdio closed with { status, signal, stdout, stderr, timedOut };
+ * rejects if it cannot be spawned.
+ */
+export function runNodeScript(code, { nodeArgs = [], timeout = 20_000, env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    proc.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, timeout);
+    proc.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    proc.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** Drives `step()` (a libtls call) until it returns something other than WANT_*, polling `fd`. */
+export async function untilDone(step, fd, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = step();
+    if (r !== L.WANT_POLLIN && r !== L.WANT_POLLOUT) return r;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error('timed out waiting for libtls');
+    await L.poll(fd, r, { timeout: left });
+  }
+}
+
+/** Handshakes a client and an accepted server context over a socketpair, both non-blocking. */
+export async function pairHandshake(serverConfig, clientConfig, servername = 'localhost') {
+  const [a, b] = L.socketpair();
+  let srv;
+  let cli;
+  let acc;
+  try {
+    srv = L.server(serverConfig);
+    cli = L.client(clientConfig);
+    cli.connectSocket(a, servername);
+    acc = srv.acceptSocket(b);
+  } catch (err) {
+    cli?.free();
+    srv?.free();
+    closeSync(a);
+    closeSync(b);
+    throw err;
+  }
+  const [c, s] = await Promise.all([
+    settle(untilDone(() => cli.handshake(), a)),
+    settle(untilDone(() => acc.handshake(), b)),
+  ]);
+  return { cli, srv, acc, fds: [a, b], clientError: c.error, serverError: s.error };
+}
+
+/** A server Config with the test server certificate. */
+export function serverConfig(extra = {}) {
+  return new L.Config({ certFile: pki('server.crt'), keyFile: pki('server.key'), ...extra });
+}
+
+/** A Config with the test PKI's `name`.crt and `name`.key (e.g. 'expired', 'revoked', 'other'). */
+export function serverFor(name, extra = {}) {
+  return new L.Config({ certFile: pki(`${name}.crt`), keyFile: pki(`${name}.key`), ...extra });
+}
+
+/** A client Config trusting the test CA. */
+export function clientConfig(extra = {}) {
+  return new L.Config({ caFile: pki('ca.crt'), ...extra });
+}
+
+// ---- assertions ----
+
+/** Asserts that `err` is a TlsError from libtls function `op` whose message matches `re`. */
+export function assertTlsError(err, op, re) {
+  assert.ok(err instanceof L.TlsError, `expected a TlsError, got ${err?.stack ?? err}`);
+  assert.equal(err.name, 'TlsError');
+  assert.equal(err.op, op);
+  assert.match(err.message, re);
+}
+
+/** A validator for assert.throws/assert.rejects: a TlsError from `op` whose message matches `re`. */
+export const tlsError = (op, re) => (err) => {
+  assertTlsError(err, op, re);
+  return true;
+};
+
+/** Asserts that `fn` throws a TlsError from libtls function `op` whose message matches `re`. */
+export function throwsTls(fn, op, re) {
+  assert.throws(fn, tlsError(op, re));
+}
