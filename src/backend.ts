@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Config } from './config.js';
+import { Config, supportedProtocols } from './config.js';
 import { TICKET_KEY_SIZE, TLS_API, TLS_v12, TLS_v13, WANT_POLLIN, WANT_POLLOUT } from './constants.js';
 import { native } from './native.js';
 import { client, server, type Tls } from './tls.js';
@@ -55,6 +55,13 @@ export interface Backend {
   /** tls.h's `TLS_API`. */
   readonly tlsApi: number;
   readonly crypto: BackendCrypto;
+  /**
+   * The TLS versions this libtls can enable, a mask of `TLS_v10` ... `TLS_v13`: what its own
+   * `tls_config_parse_protocols` makes of `'all'` (TLS 1.0 to 1.3 on libretls; TLS 1.2 and 1.3 on
+   * LibreSSL 4, whose TLS 1.0 and 1.1 bits enable nothing). `Config.setProtocols` checks sets
+   * against it.
+   */
+  readonly protocols: number;
   /** Measured by the self-test on first access (a few milliseconds, synchronous). */
   readonly capabilities: BackendCapabilities;
 }
@@ -326,6 +333,9 @@ function describe(): Backend {
     version: info.libtlsVersion,
     tlsApi: TLS_API,
     crypto,
+    get protocols(): number {
+      return supportedProtocols();
+    },
     get capabilities(): BackendCapabilities {
       if (measured === undefined) measured = measure();
       return measured;
