@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = path.join(ROOT, 'bench');
@@ -110,7 +110,7 @@ function scenarios(quick) {
   // same number for 1 and 2 workers: one load generator for both)
   const clusterClients = Math.max(1, Math.min(4, os.cpus().length - 3));
   const clusterScenario = (workers) => ({
-    title: `full handshakes/s, node:cluster server, ${workers} worker${workers > 1 ? 's' : ''} sharing one ticket key (TLS 1.3, 8 concurrent sequential clients in ${clusterClients} process${clusterClients > 1 ? 'es' : ''}, ${duration / 1000} s; then resumption across workers; client: node:tls)`,
+    title: `full handshakes/s, node:cluster server, ${workers} worker${workers > 1 ? 's' : ''} sharing one ticket key and session ID (TLS 1.3, 8 concurrent sequential clients in ${clusterClients} process${clusterClients > 1 ? 'es' : ''}, ${duration / 1000} s; then resumption across workers; client: node:tls)`,
     measure: 'client',
     better: 'higher',
     unit: 'handshakes/s',
@@ -961,19 +961,56 @@ async function main() {
     if (seen.size > 1)
       notes.push(`${scenario}: the contenders negotiated different parameters: ${[...seen].join(' / ')}`);
   }
+  // what resumed, from the medians measured above, and why, from the backend's self-test
+  const { backend } = await import(pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href);
+  const caps = backend.capabilities.serverResumption;
+  meta.backend = {
+    name: backend.name,
+    version: backend.version,
+    crypto: backend.crypto.version,
+    serverResumption: caps,
+  };
+  const resumedBy = (scenario) =>
+    Object.entries(summary[scenario] ?? {})
+      .filter(([, s]) => typeof s.resumedFraction === 'number')
+      .map(([c, s]) => [c, s.resumedFraction]);
+  const listed = (pairs) => pairs.map(([c, f]) => `${c} ${pct(f)}`).join(', ');
+  const whyNone = (tlsv, can, servers) =>
+    servers.length === 0
+      ? ''
+      : ` ${servers.join(', ')} resumed nothing: ${
+          can
+            ? `this backend's self-test (${backend.name} ${backend.version}) resumed a ${tlsv} session against a server of this package, so 0% here is a harness problem: check it`
+            : `this backend's self-test (${backend.name} ${backend.version}) resumed no ${tlsv} session against a server of this package either, so the rate there is that of full handshakes`
+        }.`;
   if (summary.resumed) {
+    const r = resumedBy('resumed');
+    const none = r.filter(([c, f]) => c !== 'node-tls' && f === 0).map(([c]) => c);
     notes.push(
-      'resumed: TLS 1.2 for every contender (libretls 3.7 resumes as a client over TLS 1.2 only, and a libtls server issues no tickets or session IDs), so the libtls servers (libtls-fd, libtls-cb, c-libtls) show 0% resumed: their rate is that of full TLS 1.2 handshakes.',
+      `resumed: TLS 1.2 for every contender; resumed ${listed(r)}.${whyNone('TLS 1.2', caps.tls12, none)}`,
     );
   }
   if (summary['resumed-client']) {
     notes.push(
-      'resumed-client: the server is node:tls (which issues session tickets) for every contender, so this row measures the client side of resumption.',
+      `resumed-client: the server is node:tls (which issues session tickets) for every contender, so this row measures the client side of resumption; resumed ${listed(resumedBy('resumed-client'))}.`,
     );
   }
   if (summary['cluster-1'] || summary['cluster-2']) {
+    const r = ['cluster-1', 'cluster-2']
+      .filter((sc) => summary[sc])
+      .map((sc) => `${sc}: ${listed(resumedBy(sc))}`)
+      .join('; ');
+    const none = [
+      ...new Set(
+        ['cluster-1', 'cluster-2'].flatMap((sc) =>
+          resumedBy(sc)
+            .filter(([c, f]) => c !== 'node-tls' && f === 0)
+            .map(([c]) => c),
+        ),
+      ),
+    ];
     notes.push(
-      'cluster-N: a node:cluster primary (round-robin: it accepts and hands each connection to a worker in turn) with N workers, one ticket key for all; the client is node:tls for every server. "resumed": of the resumption phase\'s connections after the first, how many resumed; "across workers": of those served by another worker than the one that issued the ticket offered. libretls 3.7 servers issue no session ticket (docs/backends.md), so libtls-fd shows 0% there; node-tls resuming shows that the harness sees resumption.',
+      `cluster-N: a node:cluster primary (round-robin: it accepts and hands each connection to a worker in turn) with N workers, one ticket key and one session ID for all; the client is node:tls for every server. "resumed": of the resumption phase's connections after the first, how many resumed (${r}); "across workers": of those served by another worker than the one that issued the ticket offered; node-tls resuming shows that the harness sees resumption.${whyNone('TLS 1.3', caps.tls13, none)}`,
     );
     // 2 workers, the primary (little), and about 2 workers' worth of node:tls client per worker
     if (meta.cores < 7) {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Config } from './config.js';
+import { Config, supportedProtocols } from './config.js';
 import {
   PROTOCOL_TLSv1_2,
   PROTOCOL_TLSv1_3,
@@ -62,6 +62,13 @@ export interface Backend {
   /** tls.h's `TLS_API`. */
   readonly tlsApi: number;
   readonly crypto: BackendCrypto;
+  /**
+   * The TLS versions this libtls can enable, a mask of `PROTOCOL_TLSv1_0` ... `PROTOCOL_TLSv1_3`: what its own
+   * `tls_config_parse_protocols` makes of `'all'` (TLS 1.0 to 1.3 on libretls; TLS 1.2 and 1.3 on
+   * LibreSSL 4, whose TLS 1.0 and 1.1 bits enable nothing). `Config.setProtocols` checks sets
+   * against it.
+   */
+  readonly protocols: number;
   /** Measured by the self-test on first access (a few milliseconds, synchronous). */
   readonly capabilities: BackendCapabilities;
 }
@@ -333,6 +340,9 @@ function describe(): Backend {
     version: info.libtlsVersion,
     tlsApi: TLS_API,
     crypto,
+    get protocols(): number {
+      return supportedProtocols();
+    },
     get capabilities(): BackendCapabilities {
       if (measured === undefined) measured = measure();
       return measured;

@@ -27,6 +27,18 @@ import {
  */
 export const SECURE_CIPHERS = 'ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!DSS';
 
+let supported: number | undefined;
+
+/**
+ * The TLS versions this libtls can enable, as a mask of `PROTOCOL_TLSv1_0` ... `PROTOCOL_TLSv1_3`: what its own
+ * `tls_config_parse_protocols` makes of `'all'`, measured at first use (TLS 1.0 to 1.3 on
+ * libretls; TLS 1.2 and 1.3 on LibreSSL 4).
+ */
+export function supportedProtocols(): number {
+  supported ??= Config.parseProtocols('all');
+  return supported;
+}
+
 /** One certificate and key (and an optional DER OCSP staple) for `keypairs`. */
 export interface KeypairOptions {
   cert: BytesLike;
@@ -573,8 +585,11 @@ export class Config {
 
   /**
    * The protocol versions to allow: masks (`PROTOCOL_TLSv1_2`, `PROTOCOL_TLSv1_3`, ...) and/or libtls keyword strings
-   * (`'tlsv1.2,tlsv1.3'`, `'secure'`, `'all:!tlsv1.0'`), or-ed together. A set with a gap (TLS 1.1
-   * and 1.3 without 1.2) is refused: OpenSSL can only use a contiguous range and the handshake
+   * (`'tlsv1.2,tlsv1.3'`, `'secure'`, `'all:!tlsv1.0'`), or-ed together. The set is checked against
+   * the versions this libtls can enable (`backend.protocols`): a version it cannot enable
+   * (TLS 1.0 and 1.1 on LibreSSL 4, whose tls.h keeps their bits but enables neither) is ignored, as
+   * libtls ignores it; a set left with none is refused, and so is a set with a gap (TLS 1.1 and 1.3
+   * without 1.2 where all three exist): OpenSSL can only use a contiguous range and the handshake
    * would fail with "unsupported protocol".
    */
   setProtocols(...protocols: (number | string)[]): this {
@@ -589,9 +604,20 @@ export class Config {
     if ((mask & ~PROTOCOL_TLSv1) !== 0) {
       throw new RangeError(`setProtocols(): 0x${mask.toString(16)} has bits that name no TLS version`);
     }
-    const lowest = mask & -mask;
-    const run = mask / lowest + 1;
-    if ((run & (run - 1)) !== 0) {
+    const supported = supportedProtocols();
+    const enabled = mask & supported;
+    if (enabled === 0) {
+      throw new RangeError(
+        `setProtocols(): 0x${mask.toString(16)} names no TLS version this libtls can enable ` +
+          `(it can enable 0x${supported.toString(16)})`,
+      );
+    }
+    // a gap counts only between versions this libtls has: on LibreSSL 4, 'all:!tlsv1.1' is TLS 1.2
+    // and 1.3, no gap
+    const lowest = enabled & -enabled;
+    const highest = 2 ** Math.floor(Math.log2(enabled));
+    const range = (highest * 2 - lowest) & supported;
+    if (enabled !== range) {
       throw new RangeError(
         `setProtocols(): the protocol set 0x${mask.toString(16)} has a gap; ` +
           'OpenSSL can only enable a contiguous range of versions',

@@ -165,11 +165,39 @@ export function authorizationOf(
 
 const cipherCache = new Map<string, [string, string] | null>();
 
+// OpenSSL's names of the TLS 1.2 AEAD suites: {ECDHE,DHE}-{ECDSA,RSA}-AES{128,256}-GCM-SHA{256,384},
+// the same with CHACHA20-POLY1305, and the RSA key exchange ones (AES128-GCM-SHA256)
+const AEAD12 = /^(?:(ECDHE|DHE)-(ECDSA|RSA)-)?(?:AES(128|256)-GCM-(SHA256|SHA384)|(CHACHA20-POLY1305))$/;
+
+/**
+ * The IANA name (RFC 5288, 5289, 7905) and the lowest protocol version of a cipher from its OpenSSL
+ * name alone, for a crypto library that reports neither (LibreSSL: no `SSL_CIPHER_standard_name`,
+ * and `SSL_CIPHER_get_version` says `TLSv1/SSLv3` for every suite): TLS 1.3 suites are named
+ * alike everywhere; the TLS 1.2 AEAD suites exist from TLS 1.2 on. null for any other suite.
+ */
+function derivedCipherInfo(name: string): [string, string] | null {
+  if (/^TLS_(AES|CHACHA20)_/.test(name)) return [name, 'TLSv1.3'];
+  const m = AEAD12.exec(name);
+  if (m === null) return null;
+  const [, kx, auth, bits, mac, chacha] = m;
+  if (chacha !== undefined && kx === undefined) return null;
+  const prefix = kx === undefined ? 'TLS_RSA' : `TLS_${kx}_${auth}`;
+  const bulk = chacha !== undefined ? 'CHACHA20_POLY1305_SHA256' : `AES_${bits}_GCM_${mac}`;
+  return [`${prefix}_WITH_${bulk}`, 'TLSv1.2'];
+}
+
 /** node:tls's `getCipher()` for the cipher OpenSSL calls `name`. */
 export function cipherOf(name: string): CipherNameAndProtocol {
   let info = cipherCache.get(name);
   if (info === undefined) {
     info = native.cipher_info(name);
+    // a version that names no single protocol, or no IANA name: derived from the name where the
+    // suite is one of the known ones
+    const derived = info === null ? null : derivedCipherInfo(name);
+    if (info !== null && derived !== null) {
+      const oneVersion = /^(TLSv1(\.[0-3])?|SSLv3)$/.test(info[1]);
+      info = [info[0] === name ? derived[0] : info[0], oneVersion ? info[1] : derived[1]];
+    }
     cipherCache.set(name, info);
   }
   return { name, standardName: info?.[0] ?? name, version: info?.[1] ?? 'unknown' };

@@ -54,14 +54,16 @@ const tls12 = scenario.startsWith('resumed');
 const proto = tls12 ? 'TLSv1.2' : 'TLSv1.3';
 // Pinned only where the defaults differ (TLS 1.2: node prefers AES-128-GCM, libtls AES-256-GCM)
 const CIPHER12 = 'ECDHE-ECDSA-AES256-GCM-SHA384';
-// cluster-N (TLS 1.3): a worker's ticket key, made once by the primary and the same in every worker
+// cluster-N (TLS 1.3): a worker's ticket key and session ID, made once by the primary and the same
+// in every worker (a libtls server refuses a ticket made under another session ID)
 const clustered = scenario.startsWith('cluster');
-const ticketKey =
-  clustered && role === 'server' && cluster.isWorker
-    ? Buffer.from(process.env.LIBTLS_BENCH_TICKET_KEY ?? '', 'hex')
-    : null;
+const inWorker = clustered && role === 'server' && cluster.isWorker;
+const ticketKey = inWorker ? Buffer.from(process.env.LIBTLS_BENCH_TICKET_KEY ?? '', 'hex') : null;
+const sessionId = inWorker ? Buffer.from(process.env.LIBTLS_BENCH_SESSION_ID ?? '', 'hex') : null;
 if (ticketKey && ticketKey.length !== 48)
   die('cluster worker: LIBTLS_BENCH_TICKET_KEY must be 48 bytes in hex');
+if (sessionId && sessionId.length !== 32)
+  die('cluster worker: LIBTLS_BENCH_SESSION_ID must be 32 bytes in hex');
 const SESSION_LIFETIME = 300;
 
 // The hard limit: whatever hangs, this process ends.
@@ -99,7 +101,9 @@ function libtlsServerConfig() {
           ticketKeys: [{ keyrev: 1, key: randomBytes(L.TICKET_KEY_SIZE) }],
         }
       : {}),
-    ...(ticketKey ? { sessionLifetime: SESSION_LIFETIME, ticketKeys: [{ keyrev: 1, key: ticketKey }] } : {}),
+    ...(ticketKey
+      ? { sessionLifetime: SESSION_LIFETIME, sessionId, ticketKeys: [{ keyrev: 1, key: ticketKey }] }
+      : {}),
   });
 }
 function libtlsClientConfig() {
@@ -135,6 +139,7 @@ async function runPrimary() {
   // the primary accepts and hands connections out in turn (Node's default on Linux; explicit here)
   cluster.schedulingPolicy = cluster.SCHED_RR;
   const key = randomBytes(48).toString('hex'); // L.TICKET_KEY_SIZE, and node:tls's ticketKeys size
+  const sessionId = randomBytes(32).toString('hex'); // L.MAX_SESSION_ID_LENGTH
   let stopping = false;
   cluster.on('exit', (w, code, signal) => {
     if (stopping) return;
@@ -143,7 +148,7 @@ async function runPrimary() {
   });
   const ports = await Promise.all(
     Array.from({ length: workers }, () => {
-      const w = cluster.fork({ LIBTLS_BENCH_TICKET_KEY: key });
+      const w = cluster.fork({ LIBTLS_BENCH_TICKET_KEY: key, LIBTLS_BENCH_SESSION_ID: sessionId });
       return new Promise((resolve) => w.once('listening', (a) => resolve(a.port)));
     }),
   );

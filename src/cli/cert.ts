@@ -1,4 +1,4 @@
-// A throwaway self-signed certificate, made in memory (for `libtls serve` without --cert, and
+// A throwaway self-signed certificate (its own CA), made in memory (for `libtls serve` without --cert, and
 // `libtls demo`): RSA-2048 from Node's crypto, the X.509 structure from node-forge; valid for a
 // day; names localhost, 127.0.0.1, ::1 and the extra names or addresses it is given.
 import { createHash, generateKeyPair, randomBytes } from 'node:crypto';
@@ -29,8 +29,10 @@ export async function throwawayCertificate(name = 'localhost', extra: string[] =
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    // its own trust anchor: OpenSSL's verifier accepts a self-signed leaf in the trust store as
+    // is, LibreSSL's only a CA certificate (CA:TRUE, keyCertSign), so it is one (docs/backends.md)
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
     {
       name: 'subjectAltName',

@@ -2,7 +2,8 @@
 // negotiated and the speed of a short transfer, then exits 0.
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { connect, createServer } from '../net.js';
+import { connect, createServer, type TlsServer } from '../net.js';
+import type { TlsSocket } from '../socket.js';
 import { throwawayCertificate } from './cert.js';
 import { formatReport, report } from './connect.js';
 import { usage } from './util.js';
@@ -25,21 +26,26 @@ export async function runDemo(argv: string[]): Promise<number> {
   if (!Number.isInteger(mib) || mib < 1 || mib > 4096) throw usage('--mib must be an integer from 1 to 4096');
 
   const t = await throwawayCertificate();
+  // The server, and every connection it accepted, are closed on every way out: a failed
+  // handshake or transfer ends the command instead of leaving a listening server behind.
+  const accepted = new Set<TlsSocket>();
   let listening!: (port: number) => void;
   const port = new Promise<number>((resolve) => {
     listening = resolve;
   });
+  let server!: TlsServer;
   const received = new Promise<number>((resolve, reject) => {
-    const server = createServer(
+    server = createServer(
       { config: { cert: t.cert, key: t.key, alpn: ['libtls-demo', 'http/1.1'] } },
       (s) => {
+        accepted.add(s);
+        s.once('close', () => accepted.delete(s));
         let n = 0;
         s.on('data', (d: Buffer) => {
           n += d.length;
         });
         s.on('end', () => {
           s.end(String(n));
-          server.close();
           resolve(n);
         });
         s.on('error', reject);
@@ -48,32 +54,42 @@ export async function runDemo(argv: string[]): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => listening((server.address() as AddressInfo).port));
   });
+  // a failure on the server side is reported by the client's own failure or by the await below
+  received.catch(() => {});
 
-  const p = await port;
-  const s = await connect({
-    host: '127.0.0.1',
-    port: p,
-    servername: 'localhost',
-    config: { ca: t.cert, alpn: ['libtls-demo'] },
-    timeout: 10_000,
-  });
-  process.stdout.write(`${formatReport(report(s, '127.0.0.1', p, 'localhost'))}\n`);
-  const chunk = Buffer.alloc(64 * 1024, 0x5a);
-  const total = mib * 1024 * 1024;
-  const started = process.hrtime.bigint();
-  for (let sent = 0; sent < total; sent += chunk.length) {
-    if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+  let s: TlsSocket | undefined;
+  try {
+    // a server that fails before it listens rejects `received`
+    const p = await Promise.race([port, received.then(() => port)]);
+    s = await connect({
+      host: '127.0.0.1',
+      port: p,
+      servername: 'localhost',
+      config: { ca: t.cert, alpn: ['libtls-demo'] },
+      timeout: 10_000,
+    });
+    process.stdout.write(`${formatReport(report(s, '127.0.0.1', p, 'localhost'))}\n`);
+    const chunk = Buffer.alloc(64 * 1024, 0x5a);
+    const total = mib * 1024 * 1024;
+    const started = process.hrtime.bigint();
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      if (!s.write(chunk)) await new Promise((r) => s?.once('drain', r));
+    }
+    s.end();
+    let reply = '';
+    s.setEncoding('utf8');
+    for await (const d of s) reply += d;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (Number(reply) !== total || (await received) !== total) {
+      throw new Error(`the server counted ${reply} bytes, expected ${total}`);
+    }
+    process.stdout.write(
+      `  transfer  ${mib} MiB in ${seconds.toFixed(3)} s: ${(mib / seconds).toFixed(1)} MiB/s\n`,
+    );
+  } finally {
+    s?.destroy();
+    for (const a of accepted) a.destroy();
+    server.close();
   }
-  s.end();
-  let reply = '';
-  s.setEncoding('utf8');
-  for await (const d of s) reply += d;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (Number(reply) !== total || (await received) !== total) {
-    throw new Error(`the server counted ${reply} bytes, expected ${total}`);
-  }
-  process.stdout.write(
-    `  transfer  ${mib} MiB in ${seconds.toFixed(3)} s: ${(mib / seconds).toFixed(1)} MiB/s\n`,
-  );
   return 0;
 }
