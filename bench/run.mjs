@@ -1022,7 +1022,7 @@ async function main() {
   }
   if (summary.memory)
     notes.push(
-      'memory: every server is loaded by the same node:tls client process; B/conn is the growth of the server\'s anonymous resident memory (RssAnon: heaps, malloc, stacks; not the file-backed pages of code) from the moment the first tenth of the connections was up to the last, per connection counted; heap (V8 heapUsed) only for the Node.js servers.',
+      "memory: every server is loaded by the same node:tls client process; B/conn is the growth of the server's anonymous resident memory (RssAnon: heaps, malloc, stacks; not the file-backed pages of code) from the moment the first tenth of the connections was up to the last, per connection counted; heap (V8 heapUsed) only for the Node.js servers.",
     );
   meta.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
   meta.seconds = Math.round((Date.now() - started) / 1000);

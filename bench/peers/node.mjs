@@ -129,7 +129,8 @@ const nodeVersions = { minVersion: proto, maxVersion: proto, ...(tls12 ? { ciphe
  */
 function memorySample() {
   const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+  const kb = (field) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   const m = process.memoryUsage();
   return { rssAnon: kb('RssAnon'), rss: kb('VmRSS'), heapUsed: m.heapUsed, external: m.external };
 }
