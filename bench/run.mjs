@@ -550,7 +550,7 @@ const TARGETS = [
     target: 0.5,
   },
   {
-    name: 'Callback transport bulk up: cb vs node:tls',
+    name: 'Memory transport (upgrade) bulk up: cb vs node:tls',
     scenario: 'bulk-up',
     a: 'libtls-cb',
     b: 'node-tls',
@@ -558,7 +558,7 @@ const TARGETS = [
     target: 1.0,
   },
   {
-    name: 'Callback transport bulk down: cb vs node:tls',
+    name: 'Memory transport (upgrade) bulk down: cb vs node:tls',
     scenario: 'bulk-down',
     a: 'libtls-cb',
     b: 'node-tls',
