@@ -113,6 +113,8 @@ int lt_need_connection(napi_env env, lt_ctx *c, const char *op);
 int lt_failed_before(napi_env env, lt_ctx *c);
 /* Keeps the failure of the call that just returned -1 (the first one only). */
 void lt_record_failure(lt_ctx *c, const char *op);
+/* Keeps the failure of a write that libtls answered with 0 (the peer has closed the connection). */
+void lt_record_write_closed(lt_ctx *c, const char *op);
 /* Turns a libtls I/O result into a JavaScript value or an exception. */
 napi_value lt_io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op);
 /* io_begin's checks and span for (ctx, u8, offset, length) */

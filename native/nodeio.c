@@ -381,6 +381,10 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
     if (lt_nodeio_buffered_more(c, rc, served))
       continue;
+    if (!reading && rc == 0) {
+      lt_record_write_closed(c, op);
+      rc = -1;
+    }
     if (rc > 0) {
       c->life.handshaken = true;
       done += (size_t)rc;
