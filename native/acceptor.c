@@ -36,9 +36,9 @@
 
 static const napi_type_tag acceptor_tag = {0x6c6962746c736163ULL, 0x636570746f7231b2ULL};
 
-/* At most this many connections are accepted per readiness event (the rest wait for the next turn
- * of the event loop, so that a burst of clients does not hold timers up). */
-#define ACCEPT_BURST 16
+/* At most this many connections are accepted per readiness event (the rest on the next turn of
+ * the event loop); their handshakes start from their own polls. */
+#define ACCEPT_BURST 128
 
 typedef struct lt_acceptor lt_acceptor;
 
@@ -293,7 +293,10 @@ static void start(lt_acceptor *a, int fd, const struct sockaddr_storage *peer) {
   update_hold(a);
   if (a->timeout > 0)
     uv_timer_start(&p->timer, on_timeout, a->timeout, 0);
-  drive(p);
+  /* the first step once the ClientHello is there, from the poll: a burst of connections is
+   * accepted at once, and their handshakes run as their bytes arrive */
+  if (uv_poll_start(&p->poll, UV_READABLE, on_conn_event) != 0)
+    drive(p);
 }
 
 /* ---- the listening socket ---- */
