@@ -971,7 +971,14 @@ function summarise(runs, scs) {
         extra.restPerConn = med('restPerConn');
       }
       if (scenario === 'eld') extra.maxMs = med('maxMs');
-      const negotiated = [...new Set(ok.map((r) => `${r.result.version ?? '?'} ${r.result.cipher ?? '?'}`))];
+      // (an external client's run whose server gave no stats does not know)
+      const negotiated = [
+        ...new Set(
+          ok
+            .filter((r) => !((sc.external || sc.derivedFrom) && r.result.version === undefined))
+            .map((r) => `${r.result.version ?? '?'} ${r.result.cipher ?? '?'}`),
+        ),
+      ];
       summary[scenario][contender] = {
         unit: scs[scenario].unit,
         better: scs[scenario].better,
