@@ -872,7 +872,7 @@ const TARGETS = [
     target: 0.5,
   },
   {
-    name: 'Callback transport bulk up: cb vs node:tls',
+    name: 'Memory transport (upgrade) bulk up: cb vs node:tls',
     scenario: 'bulk-up',
     a: 'libtls-cb',
     b: 'node-tls',
@@ -880,7 +880,7 @@ const TARGETS = [
     target: 1.0,
   },
   {
-    name: 'Callback transport bulk down: cb vs node:tls',
+    name: 'Memory transport (upgrade) bulk down: cb vs node:tls',
     scenario: 'bulk-down',
     a: 'libtls-cb',
     b: 'node-tls',
@@ -1463,7 +1463,7 @@ async function main() {
   }
   if (summary.memory || summary['memory-10k'])
     notes.push(
-      'memory, memory-10k: every server is loaded by the same node:tls client (memory-10k: from several processes); RSS is the whole process (C: VmRSS); for the Node.js servers, of it: heap (V8 heapUsed), V8 heap total (the pages V8 holds for its heap), external (process.memoryUsage().external: Buffers and memory reported to V8), and outside V8 (RSS - heap total - external: OpenSSL, libtls, libuv, malloc).',
+      "memory, memory-10k: every server is loaded by the same node:tls client (memory-10k: from several processes); B/conn is the growth of the server's anonymous resident memory (RssAnon: heaps, malloc, stacks; not the file-backed pages of code) from the moment the first tenth of the connections was up to the last, per connection counted; for the Node.js servers, of it: heap (V8 heapUsed), V8 heap total (the pages V8 holds for its heap), external (process.memoryUsage().external: Buffers and memory reported to V8), and outside V8 (RssAnon - heap total - external: OpenSSL, libtls, libuv, malloc).",
     );
   const ext = names.filter((n) => scs[n].external && !meta.skipped[n]);
   if (ext.length)
