@@ -48,7 +48,7 @@ const MiB = 1024 * 1024;
 function usage(code) {
   process.stdout.write(
     `usage: node bench/run.mjs [options]
-  --quick              short sizes and durations, 2 rounds (checks the harness: well under 2 minutes)
+  --quick              short sizes and durations, 2 rounds (checks the harness: a few minutes)
   --rounds N           rounds per scenario (default 3; --quick: 2)
   --only a,b           scenarios: ${Object.entries(scenarios(false))
     .filter(([, sc]) => !sc.derivedFrom)
