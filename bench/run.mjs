@@ -11,9 +11,18 @@
 // the ratios the targets (TARGETS below, bench/README.md) name, and writes bench/results/NAME.json and NAME.svg.
 // Loopback only; every run has a time budget (exceeded: killed, recorded as failed, next run).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,9 +48,12 @@ const MiB = 1024 * 1024;
 function usage(code) {
   process.stdout.write(
     `usage: node bench/run.mjs [options]
-  --quick              short sizes and durations, 2 rounds (checks the harness: well under 2 minutes)
+  --quick              short sizes and durations, 2 rounds (checks the harness: a few minutes)
   --rounds N           rounds per scenario (default 3; --quick: 2)
-  --only a,b           scenarios: ${Object.keys(scenarios(false)).join(', ')}
+  --only a,b           scenarios: ${Object.entries(scenarios(false))
+    .filter(([, sc]) => !sc.derivedFrom)
+    .map(([n]) => n)
+    .join(', ')}
   --contenders a,b     contenders: ${ALL_CONTENDERS.join(', ')}
   --out NAME           write bench/results/NAME.json and NAME.svg (default: results; --quick:
                        results-quick; with --only/--contenders: results-partial)
@@ -97,10 +109,110 @@ function parseArgs(argv) {
   return o;
 }
 
+// the external clients' load: wrk's connections; h2load's connections and streams per connection
+const WRK_CONNS = 32;
+const H2_CONNS = 10;
+const H2_STREAMS = 10;
+
+/** openssl s_time's summary: "N connections in T real seconds, B bytes read per connection". */
+function parseSTime(text) {
+  const m = /(\d+) connections in (\d+) real seconds/.exec(text);
+  if (!m) return { error: 's_time printed no "connections in N real seconds" line' };
+  const ops = Number(m[1]);
+  const seconds = Number(m[2]);
+  const user = /connections in ([\d.]+)s; ([\d.]+) connections\/user sec/.exec(text);
+  return {
+    ops,
+    seconds,
+    rate: seconds ? ops / seconds : null,
+    clientUserSeconds: user ? Number(user[1]) : null,
+  };
+}
+
+/** wrk's summary: "N requests in 2.00s, ...", "Requests/sec: R", errors and non-2xx answers. */
+function parseWrk(text) {
+  const m = /(\d+) requests in ([\d.]+)(ms|s|m)\b/.exec(text);
+  const r = /Requests\/sec:\s+([\d.]+)/.exec(text);
+  if (!m || !r) return { error: 'wrk printed no "requests in" / "Requests/sec:" lines' };
+  const scale = { ms: 0.001, s: 1, m: 60 }[m[3]];
+  const e = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
+  const errors = e ? e.slice(1).reduce((a, x) => a + Number(x), 0) : 0;
+  const bad = non2xx ? Number(non2xx[1]) : 0;
+  return {
+    ops: Number(m[1]),
+    seconds: Number(m[2]) * scale,
+    rate: Number(r[1]),
+    socketErrors: errors,
+    non2xx: bad,
+    ...(bad > 0 ? { error: `wrk: ${bad} answers were not 2xx/3xx` } : {}),
+  };
+}
+
+/** h2load's summary: "finished in 2.00s, R req/s, ..." and "requests: N total, ... N succeeded, N failed, N errored". */
+function parseH2load(text) {
+  const f = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(text);
+  const q =
+    /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      text,
+    );
+  if (!f || !q) return { error: 'h2load printed no "finished in" / "requests:" lines' };
+  const seconds = Number(f[1]) * (f[2] === 'ms' ? 0.001 : 1);
+  const succeeded = Number(q[4]);
+  const failed = Number(q[5]) + Number(q[6]) + Number(q[7]);
+  const proto = /Application protocol: (\S+)/.exec(text);
+  return {
+    ops: succeeded,
+    seconds,
+    rate: seconds ? succeeded / seconds : null,
+    failed,
+    alpn: proto ? proto[1] : null,
+    ...(succeeded === 0 ? { error: 'h2load: no request succeeded' } : {}),
+    ...(proto && proto[1] !== 'h2' ? { error: `h2load negotiated ${proto[1]}, not h2` } : {}),
+  };
+}
+
+/** A process's CPU time so far (user + system, all its threads), in ms, from /proc/PID/stat. */
+function procCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command name (which may hold spaces), from the last ')': state is 3rd,
+    // utime 14th, stime 15th of the whole line
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** The executable `name` on PATH, or null. */
+function onPath(name) {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const f = path.join(dir, name);
+    try {
+      accessSync(f, constants.X_OK);
+      return f;
+    } catch {}
+  }
+  return null;
+}
+
 /**
  * The scenarios (bench/README.md). `measure`: which side prints the result ('server', 'client', or
- * 'report': the server, asked once the client is done). `better`: which way is good. `group`:
- * scenarios whose runs interleave within each round (a target compares them with each other).
+ * 'report': the server, asked once the client is done; 'external': `external` names a client
+ * program, the harness reads the server's CPU time around it). `better`: which way is good.
+ * `group`: scenarios whose runs interleave within each round (a target compares them with each
+ * other). `peerFromHere`: with --baseline, the baseline's contenders run this checkout's peer script
+ * on the baseline's dist/ (an older peer script does not know the scenario). `cpuRow`: the runs also
+ * give a row `NAME:cpu`, server CPU per operation (`derivedFrom`: such a row, not run itself).
  */
 function scenarios(quick) {
   const bulkBytes = quick ? 64 * MiB : 1024 * MiB;
@@ -122,7 +234,38 @@ function scenarios(quick) {
   });
   // 16 MiB/s is far below any contender: a run slower than that is a hang, not a result
   const bulkBudget = Math.max(30_000, (bulkBytes / (16 * MiB)) * 1000);
-  return {
+  // the scenarios loaded by an external client (s_time, wrk, h2load): seconds each
+  const extSeconds = quick ? 2 : 5;
+  // memory-10k: the node:tls client needs more CPU per handshake than any server, so its 10,000
+  // connections are opened from several processes (node:cluster workers of the client)
+  const mem10k = quick ? 2000 : 10_000;
+  const mem10kClients = 2;
+  const wrkScenario = (mode) => ({
+    title: `HTTP/1.1 GET / (13-byte body), client: wrk -t1 -c${WRK_CONNS} -d${extSeconds}s${mode === 'close' ? " -H 'Connection: close' (a new TLS connection per request)" : ' (keep-alive)'}; createHttpsServer() vs node:https`,
+    measure: 'external',
+    better: 'higher',
+    unit: 'req/s',
+    params: { seconds: extSeconds },
+    contenders: ['libtls-fd', 'node-tls'],
+    peerFromHere: true,
+    external: {
+      tool: 'wrk',
+      debian: 'wrk',
+      args: (port, p) => [
+        '-t1',
+        `-c${WRK_CONNS}`,
+        `-d${p.seconds}s`,
+        ...(mode === 'close' ? ['-H', 'Connection: close'] : []),
+        `https://127.0.0.1:${port}/`,
+      ],
+      parse: parseWrk,
+      value: 'rate',
+      op: 'request',
+    },
+    cpuRow: 'request',
+    budget: extSeconds * 1000 + 30_000,
+  });
+  const all = {
     'bulk-up': {
       title: `bulk client->server (${bulkBytes / MiB} MiB, 16 KiB writes)`,
       measure: 'server',
@@ -201,7 +344,86 @@ function scenarios(quick) {
     },
     'cluster-1': clusterScenario(1),
     'cluster-2': clusterScenario(2),
+    stime: {
+      title: `server CPU per full handshake, client: openssl s_time -new -tls1_3 for ${extSeconds} s (a new TCP connection each, no request, closed without close_notify)`,
+      measure: 'external',
+      better: 'lower',
+      unit: 'µs CPU/handshake',
+      params: { seconds: extSeconds },
+      contenders: ['libtls-fd', 'node-tls', 'c-libtls'],
+      peerFromHere: true,
+      external: {
+        tool: 'openssl',
+        debian: 'openssl',
+        args: (port, p) => [
+          's_time',
+          '-connect',
+          `127.0.0.1:${port}`,
+          '-new',
+          '-tls1_3',
+          '-time',
+          String(p.seconds),
+        ],
+        parse: parseSTime,
+        value: 'cpu',
+        op: 'handshake',
+      },
+      budget: extSeconds * 1000 + 30_000,
+    },
+    'wrk-keepalive': wrkScenario('keepalive'),
+    'wrk-close': wrkScenario('close'),
+    h2load: {
+      title: `HTTP/2 GET / (13-byte body), client: h2load -t1 -c${H2_CONNS} -m${H2_STREAMS} -D ${extSeconds} (TLS 1.3, h2); createHttp2Server() vs node:http2`,
+      measure: 'external',
+      better: 'higher',
+      unit: 'req/s',
+      params: { seconds: extSeconds },
+      contenders: ['libtls-fd', 'node-tls'],
+      peerFromHere: true,
+      external: {
+        tool: 'h2load',
+        debian: 'nghttp2-client',
+        args: (port, p) => [
+          '-t1',
+          `-c${H2_CONNS}`,
+          `-m${H2_STREAMS}`,
+          '-D',
+          String(p.seconds),
+          `https://127.0.0.1:${port}/`,
+        ],
+        parse: parseH2load,
+        value: 'rate',
+        op: 'request',
+      },
+      cpuRow: 'request',
+      budget: extSeconds * 1000 + 30_000,
+    },
+    'memory-10k': {
+      title: `server memory per idle connection (${mem10k.toLocaleString('en-US')} open; client: node:tls for every server, ${mem10kClients} processes)`,
+      measure: 'server',
+      better: 'lower',
+      unit: 'B/conn (RSS)',
+      params: { conns: mem10k, clients: mem10kClients },
+      clientContender: 'node-tls',
+      serverNodeArgs: ['--expose-gc'],
+      peerFromHere: true,
+      budget: quick ? 90_000 : 240_000,
+    },
   };
+  // rows derived from another scenario's runs (not run themselves): server CPU per request
+  for (const [name, sc] of Object.entries(all)) {
+    if (!sc.cpuRow) continue;
+    all[`${name}:cpu`] = {
+      title: `server CPU per ${sc.cpuRow} in ${name} (/proc/PID/stat utime+stime over the run, divided by the ${sc.cpuRow}s the client counted)`,
+      derivedFrom: name,
+      key: 'cpuUsPerOp',
+      better: 'lower',
+      unit: `µs CPU/${sc.cpuRow}`,
+      contenders: sc.contenders,
+      params: sc.params,
+    };
+  }
+  return all;
 }
 
 // ---- machine, build, certificates ----
@@ -309,14 +531,19 @@ function buildC() {
 // ---- one peer process ----
 
 class Peer {
-  constructor(label, cmd, args) {
+  constructor(label, cmd, args, env = null) {
     this.label = label;
     this.cmdline = [cmd, ...args].join(' ');
     this.msgs = [];
+    this.text = ''; // stdout lines that are not JSON (an external client's output), at most 64 KiB
     this.stderr = '';
     this.exit = null; // { code, signal } once exited
     this.waiters = new Set();
-    this.child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(cmd, args, {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     this.exited = new Promise((resolve) => {
       // 'close', not 'exit': every line the peer printed has been read by then
       this.child.on('close', (code, signal) => {
@@ -341,6 +568,7 @@ class Peer {
           this.msgs.push(JSON.parse(line));
         } catch {
           this.msgs.push({ text: line });
+          if (this.text.length < 65536) this.text += `${line}\n`;
         }
         for (const w of this.waiters) w.check();
       }
@@ -411,18 +639,103 @@ function tail(p) {
   return s ? `: ${s.split('\n').slice(-3).join(' | ').slice(0, 400)}` : '';
 }
 
+/** [command, args, env or null] of one side of a run. */
 function peerCommand(role, contender, scenario, sc, extra, opts, round) {
   const params = { pki: PKI, life: sc.budget + 10_000, ...sc.params, ...extra };
   const flags = Object.entries(params).map(([k, v]) => `--${k}=${v}`);
-  if (contender === 'c-libtls') return [CBIN, [role, scenario, ...flags]];
-  const peer = contender.endsWith(BASE) ? path.join(opts.baseline, 'bench', 'peers', 'node.mjs') : NODE_PEER;
+  if (contender === 'c-libtls') return [CBIN, [role, scenario, ...flags], null];
+  const base = contender.endsWith(BASE);
+  // a baseline contender: the baseline's own peer script, or (a scenario it may not know) this
+  // one's on the baseline's dist/
+  const peer = base && !sc.peerFromHere ? path.join(opts.baseline, 'bench', 'peers', 'node.mjs') : NODE_PEER;
+  const env = base && sc.peerFromHere ? { LIBTLS_BENCH_DIST: path.join(opts.baseline, 'dist') } : null;
   const nodeArgs = [...(role === 'server' ? (sc.serverNodeArgs ?? []) : [])];
   if (opts.cpuProf) {
     const dir = path.join(BUILD, 'prof', scenario, `${contender}-${role}-r${round}`);
     mkdirSync(dir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  return [process.execPath, [...nodeArgs, peer, role, kindOf(contender), scenario, ...flags]];
+  return [process.execPath, [...nodeArgs, peer, role, kindOf(contender), scenario, ...flags], env];
+}
+
+/**
+ * An external client (s_time, wrk, h2load) against a ready server: the server's CPU time (all its
+ * threads) read from /proc just before the client starts and just after it exits, divided by the
+ * operations the client counted; then the server's own counts ("report": connections, requests,
+ * resumed, memory; not from the C server, which does not read stdin).
+ */
+async function runExternal(sc, server, port, contender, peers, t0) {
+  const ext = sc.external;
+  const bin = onPath(ext.tool);
+  if (!bin) return { ok: false, error: `${ext.tool} is not installed (Debian: ${ext.debian})`, ms: 0 };
+  const pid = server.child.pid;
+  const cpu0 = procCpuMs(pid);
+  const w0 = performance.now();
+  const client = new Peer(`client ${ext.tool}`, bin, ext.args(port, sc.params));
+  peers.push(client);
+  const left = Math.max(1000, sc.budget - (Date.now() - t0));
+  let timer;
+  const exit = await Promise.race([
+    client.exited,
+    new Promise((r) => {
+      timer = setTimeout(() => r(null), left);
+    }),
+  ]);
+  clearTimeout(timer);
+  const cpu1 = procCpuMs(pid);
+  const wallMs = performance.now() - w0;
+  if (exit === null)
+    return { ok: false, error: `${ext.tool} did not finish in ${left} ms`, ms: Date.now() - t0 };
+  if (server.exit) return { ok: false, error: `the server exited (${fmtExit(server.exit)})${tail(server)}` };
+  if (cpu0 === null || cpu1 === null) return { ok: false, error: `cannot read /proc/${pid}/stat` };
+  const parsed = ext.parse(client.text);
+  if (exit.code !== 0 && !parsed.error) parsed.error = `${ext.tool} exited (${fmtExit(exit)})${tail(client)}`;
+  if (parsed.error) return { ok: false, error: `${parsed.error}${tail(client)}`, ms: Date.now() - t0 };
+  // a server still busy once its client has gone (CPU time in the next second) is worth a word
+  await new Promise((r) => setTimeout(r, 1000));
+  const cpu2 = procCpuMs(pid);
+  const busyAfterMs = cpu2 === null ? null : cpu2 - cpu1;
+  let stats = null;
+  let statsError = null;
+  if (contender !== 'c-libtls') {
+    server.child.stdin.write('report\n');
+    try {
+      stats = (await server.wait((m) => m.stats, 3000, 'the server stats', [client])).stats;
+    } catch (e) {
+      // the measurement stands; the server's own counts are missing
+      statsError = `no server stats: ${e.message}`;
+    }
+  }
+  // the C server prints what its first connection negotiated
+  const negotiated = server.msgs.find((m) => m.negotiated)?.negotiated ?? {};
+  const cpuMs = cpu1 - cpu0;
+  const cpuUsPerOp = parsed.ops ? (cpuMs * 1000) / parsed.ops : null;
+  const result = {
+    value: ext.value === 'cpu' ? cpuUsPerOp : parsed.rate,
+    unit: sc.unit,
+    ops: parsed.ops,
+    rate: parsed.rate,
+    cpuMs,
+    cpuUsPerOp,
+    // the server's CPU time over the wall time the client ran: 1.0 is one core busy all along
+    serverCores: cpuMs / wallMs,
+    wallMs,
+    client: parsed,
+    command: [ext.tool, ...ext.args(port, sc.params)].join(' '),
+    busyAfterMs,
+    ...(statsError ? { statsError } : {}),
+    version: negotiated.version,
+    cipher: negotiated.cipher,
+    ...(stats
+      ? {
+          server: stats,
+          resumedFraction: stats.established ? stats.resumed / stats.established : null,
+          version: stats.version,
+          cipher: stats.cipher,
+        }
+      : {}),
+  };
+  return { ok: true, value: result.value, result, ms: Date.now() - t0 };
 }
 
 /** One measurement: fresh server and client processes; resolves { ok, value, result } or { ok: false, error }. */
@@ -431,13 +744,22 @@ async function runOne(scenario, sc, contender, round, opts) {
   const t0 = Date.now();
   try {
     const serverKind = sc.serverContender ?? contender;
-    const [scmd, sargs] = peerCommand('server', serverKind, scenario, sc, {}, opts, round);
-    const server = new Peer(`server ${serverKind}`, scmd, sargs);
+    const [scmd, sargs, senv] = peerCommand('server', serverKind, scenario, sc, {}, opts, round);
+    const server = new Peer(`server ${serverKind}`, scmd, sargs, senv);
     peers.push(server);
     const ready = await server.wait((m) => m.ready, 15_000, 'the server to listen');
+    if (sc.measure === 'external') return await runExternal(sc, server, ready.port, serverKind, peers, t0);
     const clientKind = sc.clientContender ?? contender;
-    const [ccmd, cargs] = peerCommand('client', clientKind, scenario, sc, { port: ready.port }, opts, round);
-    const client = new Peer(`client ${clientKind}`, ccmd, cargs);
+    const [ccmd, cargs, cenv] = peerCommand(
+      'client',
+      clientKind,
+      scenario,
+      sc,
+      { port: ready.port },
+      opts,
+      round,
+    );
+    const client = new Peer(`client ${clientKind}`, ccmd, cargs, cenv);
     peers.push(client);
     const left = () => Math.max(1000, sc.budget - (Date.now() - t0));
     let msg;
@@ -566,6 +888,54 @@ const TARGETS = [
     target: 1.0,
   },
   {
+    name: 'Memory/idle conn at 10k (RSS): fd vs node:tls',
+    scenario: 'memory-10k',
+    a: 'libtls-fd',
+    b: 'node-tls',
+    op: '<=',
+    target: 0.6,
+  },
+  {
+    name: 'Server CPU/handshake (s_time): fd vs node:tls',
+    scenario: 'stime',
+    a: 'libtls-fd',
+    b: 'node-tls',
+    op: '<=',
+    target: 0.6,
+  },
+  {
+    name: 'wrk keep-alive req/s: libtls vs node:https',
+    scenario: 'wrk-keepalive',
+    a: 'libtls-fd',
+    b: 'node-tls',
+    op: '>=',
+    target: 1.2,
+  },
+  {
+    name: 'wrk keep-alive server CPU/request: libtls vs node:https',
+    scenario: 'wrk-keepalive:cpu',
+    a: 'libtls-fd',
+    b: 'node-tls',
+    op: '<=',
+    target: 0.8,
+  },
+  {
+    name: 'wrk close req/s: libtls vs node:https',
+    scenario: 'wrk-close',
+    a: 'libtls-fd',
+    b: 'node-tls',
+    op: '>=',
+    target: 1.3,
+  },
+  {
+    name: 'h2load req/s: libtls vs node:http2',
+    scenario: 'h2load',
+    a: 'libtls-fd',
+    b: 'node-tls',
+    op: '>=',
+    target: 1.1,
+  },
+  {
     name: 'Cluster, 2 workers vs 1: fd handshakes/s',
     scenario: 'cluster-2',
     a: 'libtls-fd',
@@ -585,15 +955,30 @@ function summarise(runs, scs) {
       const values = ok.map((r) => r.value);
       const extra = {};
       const med = (k) => median(ok.map((r) => r.result[k]).filter((x) => typeof x === 'number'));
-      if (scenario.startsWith('resumed') || scenario.startsWith('cluster'))
+      const sc = scs[scenario];
+      if (scenario.startsWith('resumed') || scenario.startsWith('cluster') || sc.external)
         extra.resumedFraction = med('resumedFraction');
+      if (sc.external) {
+        extra.cpuUsPerOp = med('cpuUsPerOp');
+        extra.rate = med('rate');
+        extra.serverCores = med('serverCores');
+      }
       if (scenario.startsWith('cluster')) extra.crossResumedFraction = med('crossResumedFraction');
-      if (scenario === 'memory') {
+      if (scenario.startsWith('memory')) {
         extra.heapPerConn = med('heapPerConn');
         extra.externalPerConn = med('externalPerConn');
+        extra.heapTotalPerConn = med('heapTotalPerConn');
+        extra.restPerConn = med('restPerConn');
       }
       if (scenario === 'eld') extra.maxMs = med('maxMs');
-      const negotiated = [...new Set(ok.map((r) => `${r.result.version ?? '?'} ${r.result.cipher ?? '?'}`))];
+      // (an external client's run whose server gave no stats does not know)
+      const negotiated = [
+        ...new Set(
+          ok
+            .filter((r) => !((sc.external || sc.derivedFrom) && r.result.version === undefined))
+            .map((r) => `${r.result.version ?? '?'} ${r.result.cipher ?? '?'}`),
+        ),
+      ];
       summary[scenario][contender] = {
         unit: scs[scenario].unit,
         better: scs[scenario].better,
@@ -690,6 +1075,20 @@ function printReport(summary, ratios, targets, scs, contenders) {
         notes.push(`across workers ${pct(s.crossResumedFraction)}`);
       if (s.heapPerConn !== undefined && s.heapPerConn !== null)
         notes.push(`heap ${fmt(s.heapPerConn, 'B/conn')}/conn`);
+      if (s.heapTotalPerConn !== undefined && s.heapTotalPerConn !== null)
+        notes.push(`V8 heap total ${fmt(s.heapTotalPerConn, 'B/conn')}/conn`);
+      if (s.externalPerConn !== undefined && s.externalPerConn !== null)
+        notes.push(`external ${fmt(s.externalPerConn, 'B/conn')}/conn`);
+      if (s.restPerConn !== undefined && s.restPerConn !== null)
+        notes.push(`outside V8 ${fmt(s.restPerConn, 'B/conn')}/conn`);
+      if (s.cpuUsPerOp !== undefined && s.cpuUsPerOp !== null && sc.external) {
+        const op = sc.external.op;
+        notes.push(
+          sc.external.value === 'cpu'
+            ? `${fmt(s.rate)} ${op}s/s`
+            : `server CPU ${fmt(s.cpuUsPerOp)} µs/${op}`,
+        );
+      }
       if (s.maxMs !== undefined && s.maxMs !== null) notes.push(`max ${fmt(s.maxMs)} ms`);
       if (s.negotiated.length) notes.push(s.negotiated.join(', '));
       const mm = s.min === null ? '-' : `${fmt(s.min, s.unit)} - ${fmt(s.max, s.unit)}`;
@@ -707,7 +1106,7 @@ function printReport(summary, ratios, targets, scs, contenders) {
     const r = t.ratio === null ? '-' : frac ? pct(t.ratio) : `${t.ratio.toFixed(2)}x`;
     const goal = frac ? pct(t.target) : `${t.target}x`;
     w(
-      `  ${pad(t.name, 48)} ${pad(r, 8, true)}  target ${t.op} ${goal}  ${t.status}${t.note ? `  (${t.note})` : ''}\n`,
+      `  ${pad(t.name, 56)} ${pad(r, 8, true)}  target ${t.op} ${goal}  ${t.status}${t.note ? `  (${t.note})` : ''}\n`,
     );
   }
 }
@@ -751,7 +1150,7 @@ function svgChart(summary, ratios, contenders, meta) {
     `<text x="${left}" y="20" font-size="14" font-weight="bold">libtls for Node.js vs node:tls vs libtls from C (medians; node:tls = 1.0)</text>`,
   );
   o.push(
-    `<text x="${left}" y="37" fill="#555">${esc(`${meta.cpuModel}, ${meta.cores} cores, node ${meta.node}, libtls ${meta.libtls}, ${meta.date.slice(0, 10)}; memory and eld: lower is better`)}</text>`,
+    `<text x="${left}" y="37" fill="#555">${esc(`${meta.cpuModel}, ${meta.cores} cores, node ${meta.node}, libtls ${meta.libtls}, ${meta.date.slice(0, 10)}; memory, eld, stime and the :cpu rows: lower is better`)}</text>`,
   );
   // legend
   let lx = left;
@@ -838,10 +1237,12 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const scs = scenarios(opts.quick);
   const rounds = opts.rounds ?? (opts.quick ? 2 : 3);
-  const names = opts.only ?? Object.keys(scs);
+  const runnable = Object.keys(scs).filter((n) => !scs[n].derivedFrom);
+  // NAME:cpu rows come with their scenario's runs
+  const names = [...new Set((opts.only ?? runnable).map((n) => scs[n]?.derivedFrom ?? n))];
   for (const n of names) {
     if (!scs[n]) {
-      process.stderr.write(`unknown scenario ${n} (known: ${Object.keys(scs).join(', ')})\n`);
+      process.stderr.write(`unknown scenario ${n} (known: ${runnable.join(', ')})\n`);
       process.exit(2);
     }
   }
@@ -887,9 +1288,19 @@ async function main() {
     if (cError) process.stdout.write(`c-libtls: build failed, its runs are recorded as failed:\n${cError}\n`);
   }
 
+  // a scenario whose client program is missing is skipped, and says so
+  meta.skipped = {};
+  for (const n of names) {
+    const ext = scs[n].external;
+    if (ext && !onPath(ext.tool)) {
+      meta.skipped[n] =
+        `${ext.tool} is not installed (Debian package ${ext.debian}: apt-get install ${ext.debian})`;
+      process.stdout.write(`skipping ${n}: ${meta.skipped[n]}\n`);
+    }
+  }
   // the runs of one scenario, or of one group of scenarios (cluster-1 and cluster-2), interleave
   const blocks = [];
-  for (const scenario of names) {
+  for (const scenario of names.filter((n) => !meta.skipped[n])) {
     const sc = scs[scenario];
     const units = contenders
       .filter((c) => (sc.contenders ?? ALL_CONTENDERS).includes(kindOf(c)))
@@ -911,9 +1322,13 @@ async function main() {
         ? opts.quick
           ? 1.5
           : 6
-        : scs[p.scenario].params.duration
-          ? scs[p.scenario].params.duration / 1000 + 1
-          : 4),
+        : p.scenario === 'memory-10k'
+          ? scs[p.scenario].params.conns / 250
+          : scs[p.scenario].params.duration
+            ? scs[p.scenario].params.duration / 1000 + 1
+            : scs[p.scenario].params.seconds
+              ? scs[p.scenario].params.seconds + 1
+              : 4),
     0,
   );
   process.stdout.write(`${plan.length} runs, ${rounds} rounds, about ${Math.ceil(estimate / 60)} min\n\n`);
@@ -929,7 +1344,7 @@ async function main() {
     runs[scenario] ??= {};
     runs[scenario][contender] ??= [];
     runs[scenario][contender].push({ round, ...res });
-    const head = `[${pad(i + 1, String(plan.length).length, true)}/${plan.length}] ${pad(scenario, 10)} ${pad(contender, 10)} round ${round}/${rounds}`;
+    const head = `[${pad(i + 1, String(plan.length).length, true)}/${plan.length}] ${pad(scenario, 13)} ${pad(contender, 10)} round ${round}/${rounds}`;
     if (res.ok) {
       const r = res.result;
       const bits = [`${r.version ?? ''} ${r.cipher ?? ''}`.trim()];
@@ -938,6 +1353,19 @@ async function main() {
       if (r.crossResumedFraction !== undefined && r.crossResumedFraction !== null)
         bits.push(`across workers ${pct(r.crossResumedFraction)} of ${r.acrossWorkers}`);
       if (r.heapPerConn !== undefined) bits.push(`heap ${fmt(r.heapPerConn, 'B/conn')}/conn`);
+      if (r.heapTotalPerConn !== undefined)
+        bits.push(`V8 heap total ${fmt(r.heapTotalPerConn, 'B/conn')}/conn`);
+      if (r.externalPerConn !== undefined) bits.push(`external ${fmt(r.externalPerConn, 'B/conn')}/conn`);
+      if (r.restPerConn !== undefined) bits.push(`outside V8 ${fmt(r.restPerConn, 'B/conn')}/conn`);
+      if (r.cpuUsPerOp !== undefined && sc.external) {
+        const op = sc.external.op;
+        if (sc.external.value === 'cpu') bits.push(`${fmt(r.rate)} ${op}s/s`);
+        else bits.push(`server CPU ${fmt(r.cpuUsPerOp)} µs/${op}`);
+        bits.push(`server ${fmt(r.serverCores)} cores`);
+        if (r.busyAfterMs > 100)
+          bits.push(`BUSY AFTER THE CLIENT LEFT: ${fmt(r.busyAfterMs)} ms CPU in the next second`);
+        if (r.statsError) bits.push(r.statsError);
+      }
       if (r.maxMs !== undefined) bits.push(`max ${fmt(r.maxMs)} ms`);
       if (r.failed) bits.push(`${r.failed} failed connections`);
       const unit = sc.unit.startsWith('B/conn') ? 'per conn (RSS)' : sc.unit;
@@ -950,6 +1378,19 @@ async function main() {
   }
 
   const summary = summarise(runs, scs);
+  // the NAME:cpu rows, from the same runs
+  for (const [name, sc] of Object.entries(scs)) {
+    if (!sc.derivedFrom || !runs[sc.derivedFrom]) continue;
+    const derived = {};
+    for (const [c, list] of Object.entries(runs[sc.derivedFrom])) {
+      derived[c] = list.map((r) =>
+        r.ok && typeof r.result[sc.key] === 'number'
+          ? { round: r.round, ok: true, value: r.result[sc.key], result: r.result }
+          : { round: r.round, ok: false, error: r.error ?? `no ${sc.key}` },
+      );
+    }
+    Object.assign(summary, summarise({ [name]: derived }, scs));
+  }
   const ratios = ratiosOf(summary);
   const targets = targetsOf(summary);
   printReport(summary, ratios, targets, scs, contenders);
@@ -1020,10 +1461,30 @@ async function main() {
       );
     }
   }
-  if (summary.memory)
+  if (summary.memory || summary['memory-10k'])
     notes.push(
-      "memory: every server is loaded by the same node:tls client process; B/conn is the growth of the server's anonymous resident memory (RssAnon: heaps, malloc, stacks; not the file-backed pages of code) from the moment the first tenth of the connections was up to the last, per connection counted; heap (V8 heapUsed) only for the Node.js servers.",
+      "memory, memory-10k: every server is loaded by the same node:tls client (memory-10k: from several processes); B/conn is the growth of the server's anonymous resident memory (RssAnon: heaps, malloc, stacks; not the file-backed pages of code) from the moment the first tenth of the connections was up to the last, per connection counted; for the Node.js servers, of it: heap (V8 heapUsed), V8 heap total (the pages V8 holds for its heap), external (process.memoryUsage().external: Buffers and memory reported to V8), and outside V8 (RssAnon - heap total - external: OpenSSL, libtls, libuv, malloc).",
     );
+  const ext = names.filter((n) => scs[n].external && !meta.skipped[n]);
+  if (ext.length)
+    notes.push(
+      `${ext.join(', ')}: server CPU is utime+stime of the server process (every thread) from /proc/PID/stat, read just before the client program starts and just after it exits (clock ticks of ${1000 / CLK_TCK} ms), divided by the operations the client counted; the client programs (openssl s_time, wrk, h2load) run on the same ${meta.cores} cores as the server.`,
+    );
+  for (const n of ['wrk-close', 'stime']) {
+    if (!summary[n]) continue;
+    const r = resumedBy(n);
+    if (r.length) notes.push(`${n}: connections the server saw resumed: ${listed(r)}.`);
+  }
+  for (const n of ext) {
+    const busy = Object.entries(runs[n] ?? {})
+      .map(([c, list]) => [c, list.filter((r) => r.ok && r.result.busyAfterMs > 100).length, list.length])
+      .filter(([, k]) => k > 0);
+    if (busy.length)
+      notes.push(
+        `${n}: the server kept using CPU after the client had exited (over 100 ms in the next second), a server that does not settle when its clients go: ${busy.map(([c, k, all]) => `${c} in ${k} of ${all} runs`).join(', ')} (busyAfterMs in the JSON; the measurement itself ends when the client exits).`,
+      );
+  }
+  for (const [n, why] of Object.entries(meta.skipped)) notes.push(`${n}: skipped: ${why}.`);
   meta.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
   meta.seconds = Math.round((Date.now() - started) / 1000);
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
@@ -1033,14 +1494,15 @@ async function main() {
   const outDir = opts.cpuProf ? path.join(BUILD, 'prof') : RESULTS;
   mkdirSync(outDir, { recursive: true });
   const scenarioInfo = Object.fromEntries(
-    names.map((n) => [
+    Object.keys(summary).map((n) => [
       n,
       {
         title: scs[n].title,
         unit: scs[n].unit,
         better: scs[n].better,
-        measuredBy: scs[n].measure,
+        measuredBy: scs[n].derivedFrom ? `${scs[n].derivedFrom}'s runs` : scs[n].measure,
         params: scs[n].params,
+        ...(scs[n].external ? { client: scs[n].external.tool } : {}),
       },
     ]),
   );

@@ -4,7 +4,9 @@
  *   tlsbench server SCENARIO --pki=DIR [--bytes=N] [--conns=N] [--life=MS]
  *   tlsbench client SCENARIO --pki=DIR --port=P [--bytes=N] [--duration=MS] [--conns=N] [--life=MS]
  *
- * SCENARIO: bulk-up, bulk-down, handshakes, resumed, rr-1, rr-N (N connections), memory.
+ * SCENARIO: bulk-up, bulk-down, handshakes, resumed, rr-1, rr-N (N connections), memory and
+ * memory-N (N idle connections), stime (server only: sequential full handshakes from openssl
+ * s_time, whose CPU time bench/run.mjs reads from /proc).
  * stdout carries JSON lines, as bench/peers/node.mjs: {"ready":true,"port":P} once the server
  * listens, {"result":{...}} from the side that measures. Loopback only (127.0.0.1). Blocking
  * sockets where one connection at a time is served; a poll() loop with non-blocking libtls calls
@@ -29,7 +31,7 @@
 
 #define CHUNK 16384
 #define MSG 64
-#define MAX_CONNS 4096
+#define MAX_CONNS 16384
 
 static const char *pki = NULL;
 static long long bytes = 64LL * 1024 * 1024;
@@ -513,7 +515,7 @@ static void server(const char *scenario)
 		poll_server(srv, lfd, 1, -1);
 		return;
 	}
-	if (strcmp(scenario, "memory") == 0) {
+	if (strncmp(scenario, "memory", 6) == 0) {
 		poll_server(srv, lfd, 0, conns);
 		return;
 	}
@@ -533,6 +535,13 @@ static void server(const char *scenario)
 			continue;
 		}
 		if (handshake(t) == 0) {
+			if (served == 0 && strcmp(scenario, "stime") == 0) {
+				/* the client (s_time) does not say what was negotiated: the server does */
+				printf("{\"negotiated\":{");
+				print_info(t);
+				printf("}}\n");
+				fflush(stdout);
+			}
 			if (strcmp(scenario, "bulk-up") == 0) {
 				receive_bulk(t);
 			} else if (strcmp(scenario, "bulk-down") == 0) {
@@ -647,8 +656,9 @@ int main(int argc, char **argv)
 			life_ms = atol(a + 7);
 		else if (strncmp(a, "--session-file=", 15) == 0)
 			session_file = a + 15;
-		else if (strncmp(a, "--waves=", 8) == 0)
-			; /* node peers only */
+		else if (strncmp(a, "--waves=", 8) == 0 || strncmp(a, "--clients=", 10) == 0 ||
+		    strncmp(a, "--seconds=", 10) == 0)
+			; /* node peers, or the harness's external client */
 		else
 			die("bad argument %s", a);
 	}

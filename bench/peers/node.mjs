@@ -8,6 +8,13 @@
 // stdout carries JSON lines only: {"ready":true,"port":P} once a server listens, {"result":{...}}
 // from the side that measures. A server exits when its stdin closes (the harness's way to stop
 // it); it prints its result on a "report" line for the scenarios it measures at the end (eld).
+//
+// Servers loaded by an external client (bench/run.mjs runs the client and reads this process's CPU
+// time from /proc): stime (openssl s_time: full handshakes, TLS 1.3), wrk-keepalive and wrk-close
+// (HTTP/1.1: libtls-fd is this package's createHttpsServer(), node-tls is node:https), h2load
+// (HTTP/2: createHttp2Server() against node:http2). On "report" they print {"stats":{...}}: the
+// connections and requests served, how many resumed, memory.
+//
 // Everything binds/connects 127.0.0.1; every loop is bounded by a count or a deadline, and a hard
 // timer (--life) ends the process whatever happens.
 //
@@ -20,11 +27,22 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import * as L from '../../dist/index.js';
+import { pathToFileURL } from 'node:url';
+
+// the package under test: this checkout's dist/, or LIBTLS_BENCH_DIST (--baseline: another built
+// checkout's dist/, for the scenarios that checkout's own peer script does not know)
+const L = await import(
+  process.env.LIBTLS_BENCH_DIST
+    ? pathToFileURL(path.join(process.env.LIBTLS_BENCH_DIST, 'index.js')).href
+    : '../../dist/index.js'
+);
 
 const [role, contender, scenario, ...rest] = process.argv.slice(2);
 const opt = {};
@@ -132,7 +150,14 @@ function memorySample() {
   const kb = (field) =>
     Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   const m = process.memoryUsage();
-  return { rssAnon: kb('RssAnon'), rss: kb('VmRSS'), heapUsed: m.heapUsed, external: m.external };
+  return {
+    rssAnon: kb('RssAnon'),
+    rss: kb('VmRSS'),
+    heapTotal: m.heapTotal,
+    heapUsed: m.heapUsed,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+  };
 }
 
 function info(s) {
@@ -215,6 +240,56 @@ function listen(onSecure) {
   });
 }
 
+// wrk-*, h2load: the same tiny response from every HTTP server
+const BODY = 'hello, world\n';
+const httpScenario = scenario.startsWith('wrk-') || scenario === 'h2load';
+// memory, memory-10k: idle connections, measured once `conns` are established
+const memoryScenario = scenario === 'memory' || scenario.startsWith('memory-');
+
+/**
+ * wrk-*: an HTTP/1.1 server (libtls-fd: createHttpsServer(); node-tls: https.createServer());
+ * h2load: an HTTP/2 one (createHttp2Server(); http2.createSecureServer()). https-style options for
+ * both, TLS 1.3 only. Counts requests; `onSecure` sees each TLS connection once its handshake is done.
+ */
+function listenHttp(onSecure) {
+  let requests = 0;
+  let clientErrors = 0;
+  const options = { key: keyPem(), cert: certPem(), minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' };
+  let server;
+  if (scenario === 'h2load') {
+    const make = contender === 'libtls-fd' ? L.createHttp2Server : http2.createSecureServer;
+    server = make(options);
+    server.on('stream', (stream) => {
+      requests++;
+      stream.on('error', () => {});
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.end(BODY);
+    });
+    server.on('sessionError', () => {});
+  } else {
+    const make = contender === 'libtls-fd' ? L.createHttpsServer : https.createServer;
+    server = make(options, (_req, res) => {
+      requests++;
+      res.setHeader('content-type', 'text/plain');
+      res.end(BODY);
+    });
+    server.on('clientError', (_e, socket) => socket.destroy());
+  }
+  server.on('secureConnection', (s) => {
+    s.on('error', () => {});
+    onSecure(s);
+  });
+  server.on('tlsClientError', () => {
+    clientErrors++;
+  });
+  server.on('error', (e) => die(`server error: ${e.message}`));
+  return new Promise((resolve) => {
+    server.listen(0, HOST, 511, () =>
+      resolve({ server, clientErrors: () => clientErrors, requests: () => requests }),
+    );
+  });
+}
+
 async function runServer() {
   const gc = globalThis.gc;
   let report = null; // for scenarios measured at the end ("report" on stdin)
@@ -240,6 +315,10 @@ async function runServer() {
       sendBulk(s).catch(() => {});
     },
     handshakes: (s) => s.resume(),
+    // openssl s_time -new: a handshake, then a TCP close (no close_notify, nothing sent)
+    stime: (s) => s.resume(),
+    // the HTTP servers' connections: node:http / node:http2 read them
+    http: () => {},
     resumed: (s) => s.resume(),
     'resumed-client': (s) => s.resume(),
     eld: (s) => s.resume(),
@@ -251,10 +330,19 @@ async function runServer() {
     },
     memory: null,
   };
-  const h = scenario.startsWith('rr-') ? handlers.rr : clustered ? handlers.cluster : handlers[scenario];
+  const h = scenario.startsWith('rr-')
+    ? handlers.rr
+    : clustered
+      ? handlers.cluster
+      : httpScenario
+        ? handlers.http
+        : memoryScenario
+          ? handlers.memory
+          : handlers[scenario];
   if (h === undefined) die(`unknown scenario ${scenario}`);
 
   let established = 0;
+  let resumed = 0;
   const keep = [];
   let baseline = null;
   let eld = null;
@@ -263,7 +351,8 @@ async function runServer() {
   const onSecure = (s) => {
     s.on('error', () => {});
     if (first === null) first = info(s);
-    if (scenario === 'memory') {
+    if (info(s).resumed) resumed++;
+    if (memoryScenario) {
       keep.push(s);
       s.resume();
       ++established;
@@ -280,14 +369,22 @@ async function runServer() {
           gc?.();
           const m = memorySample();
           const counted = warm < memTarget ? memTarget - warm : memTarget;
+          const per = (k) => (m[k] - baseline[k]) / counted;
           out({
             result: {
-              value: (m.rssAnon - baseline.rssAnon) / counted,
+              value: per('rssAnon'),
               unit: 'B/conn (RSS)',
-              heapPerConn: (m.heapUsed - baseline.heapUsed) / counted,
-              externalPerConn: (m.external - baseline.external) / counted,
-              rssPerConn: (m.rssAnon - baseline.rssAnon) / counted,
-              vmRssPerConn: (m.rss - baseline.rss) / counted,
+              // the parts: V8's heap (JavaScript objects; heapTotal: the pages V8 holds for it),
+              // memory held outside it by JavaScript objects (external: Buffers, allocations
+              // reported to V8; arrayBuffers is part of it), and the rest of RssAnon (OpenSSL,
+              // libtls, libuv, malloc)
+              heapPerConn: per('heapUsed'),
+              heapTotalPerConn: per('heapTotal'),
+              externalPerConn: per('external'),
+              arrayBuffersPerConn: per('arrayBuffers'),
+              restPerConn: per('rssAnon') - per('heapTotal') - per('external'),
+              rssPerConn: per('rssAnon'),
+              vmRssPerConn: per('rss'),
               conns: memTarget,
               counted,
               baseline,
@@ -307,10 +404,10 @@ async function runServer() {
     established++;
     h(s);
   };
-  const { server, clientErrors } = await listen(onSecure);
+  const { server, clientErrors, requests } = await (httpScenario ? listenHttp : listen)(onSecure);
   // a cluster worker: the primary hears of 'listening', speaks for the workers and stops them
   if (clustered) return;
-  if (scenario === 'memory') {
+  if (memoryScenario) {
     gc?.();
     gc?.();
     baseline = memorySample();
@@ -332,7 +429,16 @@ async function runServer() {
           : { error: 'no connection arrived' },
       });
     } else {
-      out({ stats: { established, clientErrors: clientErrors(), ...first } });
+      out({
+        stats: {
+          ...first,
+          established,
+          resumed,
+          requests: requests?.() ?? null,
+          clientErrors: clientErrors(),
+          memory: memorySample(),
+        },
+      });
     }
   };
   out({ ready: true, port: server.address().port });
@@ -597,6 +703,68 @@ async function runClientProcess() {
   process.send({ done: r }, () => process.exit(0));
 }
 
+/** memory*: opens `n` connections, at most 50 handshakes at a time; resolves { sockets, failed }. */
+async function openIdle(port, n) {
+  const sockets = [];
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    for (; next < n; ) {
+      next++;
+      try {
+        const s = await connectOnce(port);
+        s.on('error', () => {});
+        s.resume();
+        sockets.push(s);
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(50, n) }, worker));
+  return { sockets, failed };
+}
+
+/** memory* with --clients=C > 1: C client processes, each opening its share; resolves the totals. */
+async function idleFromProcesses(clients) {
+  const procs = Array.from({ length: clients }, (_, i) =>
+    cluster.fork({ LIBTLS_BENCH_CONNS: String(Math.floor(conns / clients) + (i < conns % clients ? 1 : 0)) }),
+  );
+  const rs = await Promise.all(
+    procs.map(
+      (w) =>
+        new Promise((resolve, reject) => {
+          const onExit = (code, signal) =>
+            reject(
+              new Error(
+                `client process ${w.id} exited (${signal ?? `code ${code}`}) before opening its connections`,
+              ),
+            );
+          w.once('exit', onExit);
+          w.once('message', (m) => {
+            w.off('exit', onExit);
+            resolve(m);
+          });
+        }),
+    ),
+  );
+  return {
+    established: rs.reduce((a, r) => a + r.established, 0),
+    failed: rs.reduce((a, r) => a + r.failed, 0),
+    clients,
+  };
+}
+
+/** A client process of idleFromProcesses(): opens its share, says so, keeps them until told to stop. */
+async function runIdleProcess() {
+  const n = Number(process.env.LIBTLS_BENCH_CONNS);
+  if (!(n >= 1)) die('client process: LIBTLS_BENCH_CONNS is missing');
+  const { sockets, failed } = await openIdle(num('port', 0), n);
+  process.send({ established: sockets.length, failed });
+  // the primary's exit (or SIGTERM from it) ends this process; --life bounds it anyway
+  process.on('disconnect', () => process.exit(0));
+}
+
 const payload = randomBytes(CHUNK);
 
 /** Writes `bytes` in 16 KiB writes, honouring backpressure, then ends. */
@@ -742,30 +910,20 @@ async function runClient() {
     const ms = now() - t0;
     out({ result: { value: total / (ms / 1000), unit: 'round trips/s', count: total, ms, conns, ...i0 } });
     await Promise.all(sockets.map(closeGracefully));
-  } else if (scenario === 'memory') {
-    // open `conns` connections, at most 50 handshakes at a time, and keep them until stopped
-    const sockets = [];
-    let next = 0;
-    let failed = 0;
-    const worker = async () => {
-      for (; next < conns; ) {
-        next++;
-        try {
-          const s = await connectOnce(port);
-          s.on('error', () => {});
-          s.resume();
-          sockets.push(s);
-        } catch {
-          failed++;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(50, conns) }, worker));
-    out({ established: sockets.length, failed });
+  } else if (memoryScenario) {
+    // open `conns` connections, at most 50 handshakes at a time per process, and keep them until
+    // stopped; with --clients=C > 1 from C processes (node:cluster workers of this one)
+    const clients = Math.min(conns, num('clients', 1));
+    const r =
+      clients > 1
+        ? await idleFromProcesses(clients)
+        : await openIdle(port, conns).then((x) => ({ established: x.sockets.length, failed: x.failed }));
+    out(r);
     await new Promise((resolve) => {
       process.stdin.on('end', resolve);
       process.stdin.resume();
     });
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
   } else if (scenario === 'eld') {
     let ok = 0;
     let failed = 0;
@@ -791,4 +949,5 @@ async function runClient() {
 if (role === 'server' && clustered && cluster.isPrimary) await runPrimary();
 else if (role === 'server') await runServer();
 else if (clustered && cluster.isWorker) await runClientProcess();
+else if (memoryScenario && cluster.isWorker) await runIdleProcess();
 else await runClient();
