@@ -81,6 +81,13 @@ export interface BackendCapabilities {
    * the server's handshake timeout).
    */
   readonly warningAlerts: 'limited' | 'unlimited';
+  /**
+   * What a client's `connect*()` does with a servername that is no valid host name (e.g.
+   * `'.example.test'`, an empty label): `'refused'` (a `TlsError` from the connect call, code
+   * `ERR_SSL_SSL3_EXT_INVALID_SERVERNAME`, before a byte is sent: LibreSSL checks the SNI) or
+   * `'sent'` (it goes out as SNI, and name verification fails in the handshake: OpenSSL).
+   */
+  readonly invalidServername: 'refused' | 'sent';
 }
 
 export interface Backend {
@@ -456,6 +463,21 @@ function warningAlerts(): 'limited' | 'unlimited' {
   }
 }
 
+function invalidServername(): 'refused' | 'sent' {
+  const cc = new Config().insecureNoverifycert();
+  const cli = client(cc);
+  const p: Pipe = { q: [], closed: false, log: [] };
+  try {
+    cli.connectCbs(reader(p), writer(p), '.example.test');
+    return 'sent';
+  } catch {
+    return 'refused';
+  } finally {
+    cli.free();
+    cc.free();
+  }
+}
+
 function measure(): BackendCapabilities {
   measuring = true;
   try {
@@ -471,6 +493,7 @@ function measure(): BackendCapabilities {
       alpnMismatch: alpnMismatch(),
       selfSignedLeafAnchor: selfSignedLeafAnchor(),
       warningAlerts: warningAlerts(),
+      invalidServername: invalidServername(),
     });
   } finally {
     measuring = false;

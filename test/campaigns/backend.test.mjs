@@ -89,6 +89,7 @@ test('the capabilities are measured once, frozen, and have the documented shape'
   assert.deepEqual(Object.keys(caps).sort(), [
     'alpnMismatch',
     'clientResumption',
+    'invalidServername',
     'selfSignedLeafAnchor',
     'serverResumption',
     'truncation',
@@ -103,6 +104,7 @@ test('the capabilities are measured once, frozen, and have the documented shape'
   assert.ok(['ignore', 'fail'].includes(caps.alpnMismatch));
   assert.equal(typeof caps.selfSignedLeafAnchor, 'boolean');
   assert.ok(['limited', 'unlimited'].includes(caps.warningAlerts));
+  assert.ok(['refused', 'sent'].includes(caps.invalidServername));
 });
 
 for (const [flag, key, version] of [
