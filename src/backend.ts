@@ -53,6 +53,41 @@ export interface BackendCapabilities {
    * fails) or `'eof'` (it returns the end of the stream, as after close_notify).
    */
   readonly truncation: 'error' | 'eof';
+  /**
+   * What `setVerifyDepth(n)` adds to `n` before libtls sees it, so that `n` means what it means in
+   * OpenSSL and node:tls on every backend: at most `n` intermediate CAs between the leaf and the
+   * trust anchor. `0` where libtls's verifier counts that way (libretls on OpenSSL); `1` where it
+   * counts one more (LibreSSL's verifier, where a depth of `n` allows `n - 1` intermediates and `0`
+   * is no limit at all). Measured with a chain of one intermediate: does libtls's depth 1 pass it?
+   */
+  readonly verifyDepthShift: 0 | 1;
+  /**
+   * What a server with ALPN protocols does with a client that offers only others: `'ignore'` (the
+   * handshake goes on, nothing is selected) or `'fail'` (a fatal no_application_protocol alert, as
+   * RFC 7301 says and node:tls does).
+   */
+  readonly alpnMismatch: 'ignore' | 'fail';
+  /**
+   * Whether a self-signed certificate that is not a CA (`basicConstraints CA:FALSE`) verifies when
+   * it is itself given as the CA: `true` where the verifier takes any trusted certificate as an
+   * anchor (OpenSSL), `false` where an anchor must be a CA (LibreSSL). A self-signed CA
+   * (`CA:TRUE`, `keyCertSign`) verifies as its own anchor on both.
+   */
+  readonly selfSignedLeafAnchor: boolean;
+  /**
+   * What a server does with a run of warning alerts in a handshake (after the ClientHello, before
+   * the client's next flight): `'limited'` (the handshake fails after a few, OpenSSL's guard against
+   * alert floods) or `'unlimited'` (each is read and ignored; the handshake waits, bounded only by
+   * the server's handshake timeout).
+   */
+  readonly warningAlerts: 'limited' | 'unlimited';
+  /**
+   * What a client's `connect*()` does with a servername that is no valid host name (e.g.
+   * `'.example.test'`, an empty label): `'refused'` (a `TlsError` from the connect call, code
+   * `ERR_SSL_SSL3_EXT_INVALID_SERVERNAME`, before a byte is sent: LibreSSL checks the SNI) or
+   * `'sent'` (it goes out as SNI, and name verification fails in the handshake: OpenSSL).
+   */
+  readonly invalidServername: 'refused' | 'sent';
 }
 
 export interface Backend {
@@ -103,6 +138,50 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUA5ZGP1rgvnxw5Wa
 UGqu6jFQtCl7aFTrhqEwc7wzNgGhRANCAATkbvFi5HtVHUdLg8GJnH9VjQQhhg6a
 AjicfFg6bGlf9QSu+YIAKG6nhnLCd1IKlcGACWCdbCgrLYu+Ttcyvg9F
 -----END PRIVATE KEY-----
+`;
+
+// For the verification probes: an intermediate CA under SELF_TEST_CERT and a leaf (localhost) under
+// it, with the leaf's key; and a self-signed leaf (CA:FALSE, SELF_TEST_KEY's key). Throwaway, as above.
+const SELF_TEST_INTERMEDIATE = `-----BEGIN CERTIFICATE-----
+MIIBijCCAS+gAwIBAgIBAjAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
+c3QwIBcNMjYxMjAyMTcyNDM2WhgPMjEyNjExMDgxNzI0MzZaMCExHzAdBgNVBAMM
+FnNlbGYtdGVzdC1pbnRlcm1lZGlhdGUwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AARkfPoa+Ftnx7raVEPSQ3DHER38F0AcR5/FWogblrl9uXStSYxuCck2ZeeGIQv6
+7T6u1JiTXXCcCrHBlzGpp8jvo2MwYTAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB
+/wQEAwICBDAdBgNVHQ4EFgQUkKKWCxMOWIaLye8XE/cf/PkgQoowHwYDVR0jBBgw
+FoAU0OqbEklrjPMFnHHTROKY2Mnwc5IwCgYIKoZIzj0EAwIDSQAwRgIhAKjDj/2Y
+cnb8K23Z5KRN1OOEvy+Jqk/n0aYxgrjxE30MAiEA9T0gb+oMnaOn4TNEybEyl9AX
+QfCz7xD4GsizI1uh+Do=
+-----END CERTIFICATE-----
+`;
+const SELF_TEST_CHAIN_LEAF = `-----BEGIN CERTIFICATE-----
+MIIBfTCCASOgAwIBAgIBAzAKBggqhkjOPQQDAjAhMR8wHQYDVQQDDBZzZWxmLXRl
+c3QtaW50ZXJtZWRpYXRlMCAXDTI2MTIwMjE3MjQzNloYDzIxMjYxMTA4MTcyNDM2
+WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AAS1X4su9rByDmFYlfHBFh0P8Ti8e0VQ7un6FPicuL+aytfa+5TfbRsQ5O4L8CWY
+DlKxsQ2tRNUsByOxeh6bcTv0o1cwVTAMBgNVHRMBAf8EAjAAMA4GA1UdDwEB/wQE
+AwIHgDAUBgNVHREEDTALgglsb2NhbGhvc3QwHwYDVR0jBBgwFoAUkKKWCxMOWIaL
+ye8XE/cf/PkgQoowCgYIKoZIzj0EAwIDSAAwRQIhAJk6V2NC1aIyn81eCdlwOXRV
++dkdN/btjJhKvX5zBgKGAiBBPh9rmze7JZsssT/o6tJho4NO1Sc61UpicT20M9tg
+nA==
+-----END CERTIFICATE-----
+`;
+const SELF_TEST_CHAIN_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg6Zzpyfjjm8XGP934
+0BvCN+KtrsKUbmnzufyGVe4VLnKhRANCAAS1X4su9rByDmFYlfHBFh0P8Ti8e0VQ
+7un6FPicuL+aytfa+5TfbRsQ5O4L8CWYDlKxsQ2tRNUsByOxeh6bcTv0
+-----END PRIVATE KEY-----
+`;
+const SELF_TEST_LEAF_SELF_SIGNED = `-----BEGIN CERTIFICATE-----
+MIIBTjCB9aADAgECAgEEMAoGCCqGSM49BAMCMBQxEjAQBgNVBAMMCWxvY2FsaG9z
+dDAgFw0yNjEyMDIxNzI0MzZaGA8yMTI2MTEwODE3MjQzNlowFDESMBAGA1UEAwwJ
+bG9jYWxob3N0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5G7xYuR7VR1HS4PB
+iZx/VY0EIYYOmgI4nHxYOmxpX/UErvmCAChup4ZywndSCpXBgAlgnWwoKy2Lvk7X
+Mr4PRaM2MDQwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwFAYDVR0RBA0w
+C4IJbG9jYWxob3N0MAoGCCqGSM49BAMCA0gAMEUCIDoZpNQKYH12QNceVC2o3HD7
+YbGdr+hr91FtXmei7y9MAiEAgqlna56I3lgNBCvYJEWiiTgcCNWQbNLXY51woVjp
+vJ8=
+-----END CERTIFICATE-----
 `;
 
 let measuring = false;
@@ -308,6 +387,97 @@ function truncation(): 'error' | 'eof' {
   }
 }
 
+/** Whether a client with `SELF_TEST_CERT` as its CA and libtls's verify depth `depth` accepts the chain. */
+function chainVerifies(depth: number): boolean {
+  const sc = new Config().setKeypairMem(SELF_TEST_CHAIN_LEAF + SELF_TEST_INTERMEDIATE, SELF_TEST_CHAIN_KEY);
+  const cc = new Config().setCaMem(SELF_TEST_CERT).setVerifyDepth(depth); // as given: measuring
+  return handshakes(sc, cc);
+}
+
+/** Whether the self-test's client completes a handshake with `sc` (both configs freed). */
+function handshakes(sc: Config, cc: Config): boolean {
+  const srv = server(sc);
+  try {
+    closeQuietly(connect(srv, cc));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    srv.free();
+    sc.free();
+    cc.free();
+  }
+}
+
+function verifyDepthShift(): 0 | 1 {
+  if (chainVerifies(1)) return 0;
+  return chainVerifies(2) ? 1 : 0;
+}
+
+function alpnMismatch(): 'ignore' | 'fail' {
+  const insecure = () => new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime();
+  const sc = () => new Config().setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY).setAlpn('h2');
+  // the control: with a protocol in common the handshake completes
+  if (!handshakes(sc(), insecure().setAlpn('h2'))) return 'ignore';
+  return handshakes(sc(), insecure().setAlpn('http/1.1')) ? 'ignore' : 'fail';
+}
+
+function selfSignedLeafAnchor(): boolean {
+  const sc = new Config().setKeypairMem(SELF_TEST_LEAF_SELF_SIGNED, SELF_TEST_KEY);
+  return handshakes(sc, new Config().setCaMem(SELF_TEST_LEAF_SELF_SIGNED));
+}
+
+function warningAlerts(): 'limited' | 'unlimited' {
+  const sc = new Config().setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY).setProtocols(PROTOCOL_TLSv1_2);
+  const cc = new Config()
+    .insecureNoverifycert()
+    .insecureNoverifyname()
+    .insecureNoverifytime()
+    .setProtocols(PROTOCOL_TLSv1_2);
+  const srv = server(sc);
+  const c2s: Pipe = { q: [], closed: false, log: [] };
+  const s2c: Pipe = { q: [], closed: false, log: [] };
+  const cli = client(cc);
+  let acc: Tls | undefined;
+  try {
+    acc = srv.acceptCbs(reader(c2s), writer(s2c));
+    cli.connectCbs(reader(s2c), writer(c2s), 'localhost');
+    cli.handshake(); // the ClientHello
+    // 1,000 plaintext warning alerts (user_canceled) right after it
+    const alert = Buffer.from([21, 3, 3, 0, 2, 1, 90]);
+    c2s.q.push(Buffer.concat(Array.from({ length: 1000 }, () => alert)));
+    for (let i = 0; i < 64; i++) {
+      const r = acc.handshake();
+      if (r !== WANT_POLLIN && r !== WANT_POLLOUT) return 'unlimited'; // cannot be: no client flight
+      if (c2s.q.length === 0) return 'unlimited';
+    }
+    return 'unlimited';
+  } catch {
+    return 'limited';
+  } finally {
+    cli.free();
+    acc?.free();
+    srv.free();
+    sc.free();
+    cc.free();
+  }
+}
+
+function invalidServername(): 'refused' | 'sent' {
+  const cc = new Config().insecureNoverifycert();
+  const cli = client(cc);
+  const p: Pipe = { q: [], closed: false, log: [] };
+  try {
+    cli.connectCbs(reader(p), writer(p), '.example.test');
+    return 'sent';
+  } catch {
+    return 'refused';
+  } finally {
+    cli.free();
+    cc.free();
+  }
+}
+
 function measure(): BackendCapabilities {
   measuring = true;
   try {
@@ -319,6 +489,11 @@ function measure(): BackendCapabilities {
       // this backend's server gave the client nothing to offer
       clientResumption: r12.offered || r13.offered ? true : r12.issued ? false : null,
       truncation: truncation(),
+      verifyDepthShift: verifyDepthShift(),
+      alpnMismatch: alpnMismatch(),
+      selfSignedLeafAnchor: selfSignedLeafAnchor(),
+      warningAlerts: warningAlerts(),
+      invalidServername: invalidServername(),
     });
   } finally {
     measuring = false;
@@ -353,6 +528,14 @@ function describe(): Backend {
 
 /** What runs underneath: see `Backend`. */
 export const backend: Backend = describe();
+
+/**
+ * @internal What `Config.setVerifyDepth` adds to a depth (see `verifyDepthShift`); 0 while the
+ * self-test runs, which sets libtls's depths as they are.
+ */
+export function verifyDepthAdjustment(): number {
+  return measuring ? 0 : backend.capabilities.verifyDepthShift;
+}
 
 const warned = new Set<string>();
 

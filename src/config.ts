@@ -2,8 +2,15 @@
 // docs/api.md, "Names"), each returning `this`, plus the same surface as a declarative options object.
 
 import { existsSync, readdirSync } from 'node:fs';
-import { warnIfNoServerResumption } from './backend.js';
-import { MAX_SESSION_ID_LENGTH, PROTOCOL_TLSv1, TICKET_KEY_SIZE } from './constants.js';
+import { verifyDepthAdjustment, warnIfNoServerResumption } from './backend.js';
+import {
+  MAX_SESSION_ID_LENGTH,
+  PROTOCOL_TLSv1_0,
+  PROTOCOL_TLSv1_1,
+  PROTOCOL_TLSv1_2,
+  PROTOCOL_TLSv1_3,
+  TICKET_KEY_SIZE,
+} from './constants.js';
 import { TlsError } from './errors.js';
 import { type ConfigHandle, native } from './native.js';
 import {
@@ -28,6 +35,13 @@ import {
 export const SECURE_CIPHERS = 'ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!DSS';
 
 let supported: number | undefined;
+
+/**
+ * The bits of every TLS version tls.h names (TLS 1.0 to 1.3): not `PROTOCOL_TLSv1`, which is TLS
+ * 1.2 and 1.3 only on LibreSSL 4, whose tls.h keeps the TLS 1.0 and 1.1 bits as names of versions
+ * it cannot enable.
+ */
+const ALL_VERSION_BITS = PROTOCOL_TLSv1_0 | PROTOCOL_TLSv1_1 | PROTOCOL_TLSv1_2 | PROTOCOL_TLSv1_3;
 
 /**
  * The TLS versions this libtls can enable, as a mask of `PROTOCOL_TLSv1_0` ... `PROTOCOL_TLSv1_3`: what its own
@@ -601,7 +615,7 @@ export class Config {
     });
     mask >>>= 0;
     if (mask === 0) throw new RangeError('setProtocols(): the protocol set is empty');
-    if ((mask & ~PROTOCOL_TLSv1) !== 0) {
+    if ((mask & ~ALL_VERSION_BITS) !== 0) {
       throw new RangeError(`setProtocols(): 0x${mask.toString(16)} has bits that name no TLS version`);
     }
     const supported = supportedProtocols();
@@ -761,9 +775,15 @@ export class Config {
     return this;
   }
 
-  /** The maximum certificate chain depth to verify. */
+  /**
+   * The maximum number of intermediate CA certificates between the peer's certificate and the
+   * trust anchor, as OpenSSL and node:tls count (`0`: the peer's certificate is issued by a trusted
+   * CA directly). LibreSSL's verifier counts one more (and takes 0 as no limit): there the package
+   * hands libtls `depth + 1`, as `backend.capabilities.verifyDepthShift` measured.
+   */
   setVerifyDepth(depth: number): this {
-    native.tls_config_set_verify_depth(this.#h, int(depth, 'depth', 0, INT32_MAX));
+    const d = int(depth, 'depth', 0, INT32_MAX);
+    native.tls_config_set_verify_depth(this.#h, Math.min(INT32_MAX, d + verifyDepthAdjustment()));
     return this;
   }
 

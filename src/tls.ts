@@ -2,6 +2,7 @@
 // the rule of docs/api.md ("Names"). I/O returns what tls.h returns; -1 becomes a thrown TlsError.
 import { Config, configHandle } from './config.js';
 import { WANT_POLLIN, WANT_POLLOUT, type Want } from './constants.js';
+import { TlsError } from './errors.js';
 import { type AcceptorHandle, type FdAddresses, native, State, type TlsHandle } from './native.js';
 import { type BytesLike, fail, fd, fn, int, nonEmptyStr, optStr, toBytes } from './validate.js';
 
@@ -109,12 +110,22 @@ function port(p: unknown): string | null {
  * A libtls context. Make one with `client()` or `server()`; a server's `accept*()` methods return
  * a new context per connection.
  */
+/** The most plaintext one TLS record carries (2^14 bytes). */
+const MAX_RECORD = 16384;
+
 export class Tls {
   #handle: TlsHandle;
   #config: Config | null;
   /** The server an accepted context came from: kept alive while this context lives. */
   readonly #server: Tls | null;
   #scratch: Buffer | null = null;
+  /**
+   * After a write that returned WANT_*: the bytes libtls holds in its pending record (the first
+   * record of that write, at most 2^14), which the retry must offer again. OpenSSL fails a shorter
+   * retry with "bad length" and kills the connection; LibreSSL sends the pending record and returns
+   * its length, more than the retry gave. Either way the caller is misled, so it never reaches libtls.
+   */
+  #retryAtLeast = 0;
 
   static {
     handleOf = (t: Tls): TlsHandle => t.#handle;
@@ -294,7 +305,20 @@ export class Tls {
    */
   write(data: BytesLike): number | Want {
     const b = toBytes(data, 'data');
-    return native.tls_write(this.#handle, b, 0, b.length);
+    if (b.length < this.#retryAtLeast) {
+      throw new TlsError(
+        `a write retried after WANT_POLLIN/WANT_POLLOUT must offer the same bytes again: ` +
+          `at least ${this.#retryAtLeast}, got ${b.length}`,
+        'tls_write',
+        { code: 'ERR_TLS_SHORT_RETRY' },
+      );
+    }
+    const r = native.tls_write(this.#handle, b, 0, b.length);
+    this.#retryAtLeast =
+      r === WANT_POLLIN || r === WANT_POLLOUT
+        ? Math.max(this.#retryAtLeast, Math.min(b.length, MAX_RECORD))
+        : 0;
+    return r;
   }
 
   /**

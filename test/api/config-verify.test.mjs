@@ -8,6 +8,7 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { handshake, serverHash, withConfig } from '../support/config.mjs';
 import {
+  assertTlsCode,
   clientConfig,
   L,
   pem,
@@ -95,9 +96,19 @@ describe('setter effects proven by a handshake', () => {
       const strict = await handshake(selfsignedServer(), clientConfig());
       const loose = await handshake(selfsignedServer(), clientConfig().insecureNoVerifyCert());
       const back = await handshake(selfsignedServer(), clientConfig().insecureNoVerifyCert().verify());
-      assert.match(strict.clientError?.message ?? '', /self-signed certificate/);
+      assertTlsCode(
+        strict.clientError,
+        'tls_handshake',
+        'DEPTH_ZERO_SELF_SIGNED_CERT',
+        /^certificate verification failed: \S/,
+      );
       assert.equal(loose.clientError, undefined);
-      assert.match(back.clientError?.message ?? '', /self-signed certificate/);
+      assertTlsCode(
+        back.clientError,
+        'tls_handshake',
+        'DEPTH_ZERO_SELF_SIGNED_CERT',
+        /^certificate verification failed: \S/,
+      );
     });
 
     test('insecureNoVerifyName accepts a certificate for another name; verify() restores the check', async () => {
@@ -299,7 +310,12 @@ describe('the options object', () => {
     const on = await handshake(selfsignedServer(), clientConfig({ insecure: { noVerifyCert: true } }));
     const off = await handshake(selfsignedServer(), clientConfig({ insecure: { noVerifyCert: false } }));
     assert.equal(on.clientError, undefined);
-    assert.match(off.clientError?.message ?? '', /self-signed certificate/);
+    assertTlsCode(
+      off.clientError,
+      'tls_handshake',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      /^certificate verification failed: \S/,
+    );
   });
 
   test('insecure.noVerifyName and insecure.noVerifyTime map to their setters', async () => {

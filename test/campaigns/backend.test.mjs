@@ -20,6 +20,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import {
+  assertTlsCode,
+  certArgs,
   L,
   listen,
   opensslServer,
@@ -32,7 +34,15 @@ import {
   tempDir,
   untilDone,
 } from '../support/helpers.mjs';
-import { ourServer, resumption, sClient, scope } from '../support/peers.mjs';
+import {
+  handshakeWith,
+  opensslHash,
+  osslServer,
+  ourServer,
+  resumption,
+  sClient,
+  scope,
+} from '../support/peers.mjs';
 
 const T = { timeout: 30_000 };
 const caps = L.backend.capabilities;
@@ -76,11 +86,25 @@ test('the capabilities are measured once, frozen, and have the documented shape'
   scope(t, { back: true });
   assert.equal(L.backend.capabilities, caps);
   assert.ok(Object.isFrozen(caps) && Object.isFrozen(caps.serverResumption));
-  assert.deepEqual(Object.keys(caps).sort(), ['clientResumption', 'serverResumption', 'truncation']);
+  assert.deepEqual(Object.keys(caps).sort(), [
+    'alpnMismatch',
+    'clientResumption',
+    'invalidServername',
+    'selfSignedLeafAnchor',
+    'serverResumption',
+    'truncation',
+    'verifyDepthShift',
+    'warningAlerts',
+  ]);
   assert.equal(typeof caps.serverResumption.tls12, 'boolean');
   assert.equal(typeof caps.serverResumption.tls13, 'boolean');
   assert.ok([true, false, null].includes(caps.clientResumption));
   assert.ok(['error', 'eof'].includes(caps.truncation));
+  assert.ok([0, 1].includes(caps.verifyDepthShift));
+  assert.ok(['ignore', 'fail'].includes(caps.alpnMismatch));
+  assert.equal(typeof caps.selfSignedLeafAnchor, 'boolean');
+  assert.ok(['limited', 'unlimited'].includes(caps.warningAlerts));
+  assert.ok(['refused', 'sent'].includes(caps.invalidServername));
 });
 
 for (const [flag, key, version] of [
@@ -200,6 +224,168 @@ test(
       closeSync(sock);
     }
     assert.equal(seen, caps.truncation);
+  },
+);
+
+/** root.crt, inter.crt (a CA under it) and leaf.crt/leaf.key (localhost, under inter) in `dir`. */
+function oneIntermediateChain(dir) {
+  const o = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const ca = 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n';
+  writeFileSync(path.join(dir, 'ca.ext'), ca);
+  writeFileSync(
+    path.join(dir, 'leaf.ext'),
+    'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:localhost\n',
+  );
+  o(
+    'req',
+    '-x509',
+    '-new',
+    ...ec,
+    '-keyout',
+    'root.key',
+    '-subj',
+    '/CN=depth root',
+    '-days',
+    '3650',
+    '-addext',
+    'basicConstraints=critical,CA:true',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-out',
+    'root.crt',
+  );
+  o('req', '-new', ...ec, '-keyout', 'inter.key', '-subj', '/CN=depth intermediate', '-out', 'inter.csr');
+  o(
+    'x509',
+    '-req',
+    '-in',
+    'inter.csr',
+    '-CA',
+    'root.crt',
+    '-CAkey',
+    'root.key',
+    '-set_serial',
+    '2',
+    '-days',
+    '3650',
+    '-extfile',
+    'ca.ext',
+    '-out',
+    'inter.crt',
+  );
+  o('req', '-new', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=localhost', '-out', 'leaf.csr');
+  o(
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'inter.crt',
+    '-CAkey',
+    'inter.key',
+    '-set_serial',
+    '3',
+    '-days',
+    '3650',
+    '-extfile',
+    'leaf.ext',
+    '-out',
+    'leaf.crt',
+  );
+  return (name) => path.join(dir, name);
+}
+
+test(
+  'verifyDepthShift makes setVerifyDepth(n) mean n intermediate CAs, as in OpenSSL, against openssl s_server sending a chain of one',
+  T,
+  async (t) => {
+    const s = scope(t, { back: true });
+    const f = oneIntermediateChain(tempDir(s.defer));
+    const ossl = await osslServer(
+      s,
+      ['-cert', f('leaf.crt'), '-key', f('leaf.key'), '-cert_chain', f('inter.crt')],
+      3,
+    );
+    const depth = (n) =>
+      handshakeWith(ossl.port, new L.Config({ caFile: f('root.crt'), verifyDepth: n }), 'localhost', (c) =>
+        c.peerCertSubject(),
+      );
+    const none = depth(0);
+    assertTlsCode(none.err, 'tls_handshake', 'CERT_CHAIN_TOO_LONG', /^certificate verification failed: \S/);
+    assert.deepEqual(depth(1), { value: '/CN=localhost' });
+    assert.deepEqual(depth(2), { value: '/CN=localhost' });
+  },
+);
+
+test(
+  "alpnMismatch is what a node:tls client offering only another protocol meets at a server of this package with ALPN 'h2'",
+  T,
+  async (t) => {
+    const s = scope(t, { back: true });
+    const srv = await ourServer(s, serverConfig({ alpn: 'h2' }), (acc) => ({ alpn: acc.connAlpnSelected() }));
+    const outcome = await new Promise((resolve) => {
+      const c = tls.connect({
+        port: srv.port,
+        host: '127.0.0.1',
+        servername: 'localhost',
+        ca: pem('ca.crt'),
+        ALPNProtocols: ['http/1.1'],
+      });
+      // after the server's "hello": its handshake has completed too
+      c.once('data', () => {
+        const alpn = c.alpnProtocol;
+        c.destroy();
+        resolve({ alpn });
+      });
+      c.on('error', (err) => {
+        c.destroy();
+        resolve({ code: err.code });
+      });
+    });
+    await srv.close();
+    if (caps.alpnMismatch === 'ignore') {
+      assert.deepEqual(outcome, { alpn: false });
+      assert.deepEqual(srv.results, [{ alpn: null }]);
+    } else {
+      // the alert RFC 7301 names, as a node:tls server sends it
+      assert.deepEqual(outcome, { code: 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' });
+      assert.equal(srv.results.length, 1);
+      assert.ok(srv.results[0].err instanceof L.TlsError, String(srv.results[0].err));
+    }
+  },
+);
+
+test(
+  'selfSignedLeafAnchor is whether our client trusts a self-signed CA:FALSE certificate given as its CA, against openssl s_server; a self-signed CA verifies on every backend',
+  T,
+  async (t) => {
+    const s = scope(t, { back: true });
+    const leaf = await osslServer(s, certArgs('selfsigned-leaf'), 2);
+    const pinnedLeaf = handshakeWith(
+      leaf.port,
+      new L.Config({ caFile: pki('selfsigned-leaf.crt') }),
+      'localhost',
+      (c) => c.peerCertHash(),
+    );
+    const untrustedLeaf = handshakeWith(leaf.port, new L.Config({ caFile: pki('ca.crt') }), 'localhost');
+    const ca = await osslServer(s, certArgs('selfsigned'), 1);
+    const pinnedCa = handshakeWith(
+      ca.port,
+      new L.Config({ caFile: pki('selfsigned.crt') }),
+      'localhost',
+      (c) => c.peerCertHash(),
+    );
+    assert.deepEqual(pinnedCa, { value: opensslHash('selfsigned.crt') });
+    if (caps.selfSignedLeafAnchor) {
+      assert.deepEqual(pinnedLeaf, { value: opensslHash('selfsigned-leaf.crt') });
+      // OpenSSL's verifier: the leaf is recognised as self-signed
+      assertTlsCode(untrustedLeaf.err, 'tls_handshake', 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    } else {
+      // LibreSSL's verifier: an anchor must be a CA, so the leaf has no issuer it can use
+      assertTlsCode(pinnedLeaf.err, 'tls_handshake', 'UNSPECIFIED', /^certificate verification failed: \S/);
+      assertTlsCode(untrustedLeaf.err, 'tls_handshake', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY');
+    }
   },
 );
 

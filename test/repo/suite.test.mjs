@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { root, sha256, tempDir } from '../support/helpers.mjs';
+import { L, root, sha256, tempDir } from '../support/helpers.mjs';
 
 const read = (f) => readFileSync(path.join(root, f), 'utf8');
 
@@ -130,7 +130,9 @@ describe('set-up', () => {
       cpSync(path.join(root, f), path.join(dir, f), { recursive: true });
     }
     const addon = path.join(dir, 'build', 'Release', 'node_libtls.node');
-    const install = () => run('npm', ['run', 'install'], { cwd: dir, ms: 300_000 });
+    // linked as this checkout's addon is: a LibreSSL can only be linked statically (docs/backends.md)
+    const flags = L.backend.crypto.linkage === 'static' ? ['--libtls_static=1'] : [];
+    const install = () => run('npm', ['run', 'install', ...flags], { cwd: dir, ms: 300_000 });
     const loads = async () =>
       (
         await run(process.execPath, [

@@ -40,10 +40,10 @@ export function withConfig(fn) {
  * Handshakes `cli` against `srv` over a socketpair (helpers' pairHandshake), collects what was
  * negotiated, and frees everything: contexts, fds and both configs.
  */
-export async function handshake(srv, cli, { servername = 'localhost', inspect } = {}) {
+export async function handshake(srv, cli, { servername = 'localhost', inspect, stopClient } = {}) {
   let r;
   try {
-    r = await pairHandshake(srv, cli, servername);
+    r = await pairHandshake(srv, cli, servername, { stopClient });
   } finally {
     srv.free();
     cli.free();

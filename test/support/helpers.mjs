@@ -366,20 +366,40 @@ export function runNodeScript(code, { nodeArgs = [], timeout = 20_000, env = {} 
   });
 }
 
-/** Drives `step()` (a libtls call) until it returns something other than WANT_*, polling `fd`. */
-export async function untilDone(step, fd, ms = 5000) {
+/**
+ * Drives `step()` (a libtls call) until it returns something other than WANT_*, polling `fd`.
+ * With `stop`, it gives up once `stop()` is true and a step still wants more (polling in short
+ * slices to see it): an Error "stopped: ...", the same every time.
+ */
+export async function untilDone(step, fd, ms = 5000, stop = undefined) {
   const deadline = Date.now() + ms;
   for (;;) {
     const r = step();
     if (r !== L.WANT_POLLIN && r !== L.WANT_POLLOUT) return r;
+    if (stop?.()) throw new Error('stopped: the peer failed and sent nothing more');
     const left = deadline - Date.now();
     if (left <= 0) throw new Error('timed out waiting for libtls');
-    await L.poll(fd, r, { timeout: left });
+    if (stop === undefined) await L.poll(fd, r, { timeout: left });
+    else {
+      await L.poll(fd, r, { timeout: Math.min(left, 50) }).catch((e) => {
+        if (e?.code !== 'ETIMEDOUT') throw e;
+      });
+    }
   }
 }
 
-/** Handshakes a client and an accepted server context over a socketpair, both non-blocking. */
-export async function pairHandshake(serverConfig, clientConfig, servername = 'localhost') {
+/**
+ * Handshakes a client and an accepted server context over a socketpair, both non-blocking. With
+ * `stopClient`, the client gives up (untilDone's "stopped" Error) when the server has failed and
+ * sent nothing more: where a server fails without an alert, a real one closes the connection, and
+ * the socketpair stays open.
+ */
+export async function pairHandshake(
+  serverConfig,
+  clientConfig,
+  servername = 'localhost',
+  { stopClient = false } = {},
+) {
   const [a, b] = L.socketpair();
   let srv;
   let cli;
@@ -396,9 +416,15 @@ export async function pairHandshake(serverConfig, clientConfig, servername = 'lo
     closeSync(b);
     throw err;
   }
+  let serverFailed = false;
   const [c, s] = await Promise.all([
-    settle(untilDone(() => cli.handshake(), a)),
-    settle(untilDone(() => acc.handshake(), b)),
+    settle(untilDone(() => cli.handshake(), a, 5000, stopClient ? () => serverFailed : undefined)),
+    settle(
+      untilDone(() => acc.handshake(), b).catch((e) => {
+        serverFailed = true;
+        throw e;
+      }),
+    ),
   ]);
   return { cli, srv, acc, fds: [a, b], clientError: c.error, serverError: s.error };
 }
@@ -428,6 +454,34 @@ export function assertTlsError(err, op, re) {
   assert.match(err.message, re);
 }
 
+/**
+ * Asserts that `err` is a TlsError from libtls function `op` with the code `code` and a message
+ * matching `re` (libtls's own words, the same on every backend, e.g. /^handshake failed: \S/). The
+ * failure's meaning is its code, never OpenSSL's wording: OpenSSL 3 and LibreSSL word their
+ * reasons differently. Where the two libraries report one failure with different reasons, `code`
+ * is `{ openssl, libressl }`, chosen by the crypto library the calls reach (docs/backends.md).
+ */
+export function assertTlsCode(err, op, code, re = /\S/) {
+  assert.ok(err instanceof L.TlsError, `expected a TlsError, got ${err?.stack ?? err}`);
+  assert.equal(err.op, op, err.message);
+  assert.equal(err.code, expectedCode(code), err.message);
+  assert.match(err.message, re);
+}
+
+/** `code`, or its entry for the crypto library the calls reach (`{ openssl, libressl }`). */
+export function expectedCode(code) {
+  if (typeof code === 'string') return code;
+  const c = code[L.backend.crypto.library];
+  assert.ok(typeof c === 'string', `no expected code for ${L.backend.crypto.library}`);
+  return c;
+}
+
+/** A validator for assert.throws/assert.rejects: a TlsError from `op` with `code` (assertTlsCode). */
+export const tlsCode = (op, code, re) => (err) => {
+  assertTlsCode(err, op, code, re);
+  return true;
+};
+
 /** A validator for assert.throws/assert.rejects: a TlsError from `op` whose message matches `re`. */
 export const tlsError = (op, re) => (err) => {
   assertTlsError(err, op, re);
@@ -437,4 +491,36 @@ export const tlsError = (op, re) => (err) => {
 /** Asserts that `fn` throws a TlsError from libtls function `op` whose message matches `re`. */
 export function throwsTls(fn, op, re) {
   assert.throws(fn, tlsError(op, re));
+}
+
+/**
+ * A TLS 1.3 handshake between libtls peers with disjoint curve lists (pairHandshake with
+ * `stopClient`): OpenSSL's server fails with "no suitable key share" and sends a handshake_failure
+ * alert; LibreSSL 4.3's fails with "unknown failure occurred" and sends no alert, so its client
+ * waits for the connection to close (docs/backends.md).
+ */
+export function assertDisjointCurves(serverError, clientError) {
+  const re = /^handshake failed: \S/;
+  assertTlsCode(
+    serverError,
+    'tls_handshake',
+    { openssl: 'ERR_SSL_NO_SUITABLE_KEY_SHARE', libressl: 'ERR_SSL_UNKNOWN_FAILURE_OCCURRED' },
+    re,
+  );
+  if (L.backend.crypto.library === 'libressl') {
+    assert.match(String(clientError?.message), /^stopped: the peer failed and sent nothing more$/);
+  } else assertTlsCode(clientError, 'tls_handshake', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', re);
+}
+
+/**
+ * The message connect() gives for nulsan.crt (a NUL byte in its dNSName) verified as `host`: libtls's
+ * own name check on libretls names the host and the NUL byte; LibreSSL's verifier refuses the
+ * certificate before any name is checked, with its reason.
+ */
+export function nulSanMessage(host) {
+  if (L.backend.crypto.library === 'libressl') return /^certificate verification failed: \S/;
+  const h = host.replace(/[.*]/g, '\\$&');
+  return new RegExp(
+    `^error verifying name '${h}': NUL byte in subjectAltName, probably a malicious certificate$`,
+  );
 }
