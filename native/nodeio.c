@@ -296,6 +296,15 @@ static void saw_write(lt_nodeio *n, const void *buf, ssize_t rc) {
  * number" for LibreSSL, which fails there before any ServerHello (the server wrote nothing but an
  * alert). Both rules are OpenSSL's, so on libretls they give the code OpenSSL gave.
  */
+/* Whether the peer's first bytes are no TLS record header (OpenSSL's test; see below). */
+static bool peer_not_tls(const lt_ctx *c) {
+  const lt_nodeio *n = c->nio;
+  if (n->head_len < sizeof(n->head) || n->head[1] == 3)
+    return false;
+  /* an SSLv2-format ClientHello to a server: OpenSSL's own path, not this one */
+  return !(c->kind == LT_KIND_ACCEPTED && (n->head[0] & 0x80) != 0 && n->head[2] == 1);
+}
+
 const char *lt_nodeio_handshake_code(const lt_ctx *c, unsigned long ssl_error) {
   const lt_nodeio *n = c->nio;
   if (n == NULL || n->head_len < sizeof(n->head))
@@ -303,7 +312,7 @@ const char *lt_nodeio_handshake_code(const lt_ctx *c, unsigned long ssl_error) {
   const uint8_t *p = n->head;
   bool server = c->kind == LT_KIND_ACCEPTED;
   if (p[1] != 3) {
-    if (server && (p[0] & 0x80) != 0 && p[2] == 1)
+    if (!peer_not_tls(c))
       return NULL;
     if (memcmp(p, "GET ", 4) == 0 || memcmp(p, "POST ", 5) == 0 || memcmp(p, "HEAD ", 5) == 0 ||
         memcmp(p, "PUT ", 4) == 0)
@@ -325,6 +334,14 @@ ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
 
 ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
+  /*
+   * A peer whose first bytes are no TLS record (an HTTP client on the TLS port) gets nothing back,
+   * as from OpenSSL, which sends no alert then ("doesn't look like TLS"): LibreSSL sends a
+   * protocol_version alert, which such a client never reads, so it never sees the end of the
+   * connection either (a net.Socket with unread bytes emits no 'end').
+   */
+  if (!c->life.handshaken && peer_not_tls(c))
+    return (ssize_t)len;
   ssize_t rc =
       c->nio->kind == LT_NODEIO_FD ? fd_write_cb(c, buf, len) : memory_write_cb(c, buf, len);
   saw_write(c->nio, buf, rc);

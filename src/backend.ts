@@ -53,6 +53,13 @@ export interface BackendCapabilities {
    * fails) or `'eof'` (it returns the end of the stream, as after close_notify).
    */
   readonly truncation: 'error' | 'eof';
+  /**
+   * Whether a handshake completes when the peer's certificate has several common names in its
+   * subject (the client verifying neither the certificate nor the name): LibreSSL's libtls
+   * refuses such a certificate as malformed and fails the handshake; libretls accepts it (its name
+   * check takes the first CN).
+   */
+  readonly multipleCommonNames: boolean;
 }
 
 export interface Backend {
@@ -103,6 +110,20 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUA5ZGP1rgvnxw5Wa
 UGqu6jFQtCl7aFTrhqEwc7wzNgGhRANCAATkbvFi5HtVHUdLg8GJnH9VjQQhhg6a
 AjicfFg6bGlf9QSu+YIAKG6nhnLCd1IKlcGACWCdbCgrLYu+Ttcyvg9F
 -----END PRIVATE KEY-----
+`;
+
+// The same key's certificate with two CNs in its subject (/CN=localhost/CN=localhost.localdomain).
+const SELF_TEST_TWO_CN_CERT = `-----BEGIN CERTIFICATE-----
+MIIBrDCCAVKgAwIBAgIBAjAKBggqhkjOPQQDAjA0MRIwEAYDVQQDDAlsb2NhbGhv
+c3QxHjAcBgNVBAMMFWxvY2FsaG9zdC5sb2NhbGRvbWFpbjAgFw0yNjEyMDIxNzUw
+NDhaGA8yMTI2MTEwODE3NTA0OFowNDESMBAGA1UEAwwJbG9jYWxob3N0MR4wHAYD
+VQQDDBVsb2NhbGhvc3QubG9jYWxkb21haW4wWTATBgcqhkjOPQIBBggqhkjOPQMB
+BwNCAATkbvFi5HtVHUdLg8GJnH9VjQQhhg6aAjicfFg6bGlf9QSu+YIAKG6nhnLC
+d1IKlcGACWCdbCgrLYu+Ttcyvg9Fo1MwUTAdBgNVHQ4EFgQU0OqbEklrjPMFnHHT
+ROKY2Mnwc5IwHwYDVR0jBBgwFoAU0OqbEklrjPMFnHHTROKY2Mnwc5IwDwYDVR0T
+AQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBdvkHhJqIBC/MzgtohprbZtVNA
+B9OB4sRtK5SOrl8aaAIhAJr1htjlwW/6TCmQaoSJYw+gnv06paZc/kGOSAEZrT40
+-----END CERTIFICATE-----
 `;
 
 let measuring = false;
@@ -308,6 +329,22 @@ function truncation(): 'error' | 'eof' {
   }
 }
 
+function multipleCommonNames(): boolean {
+  const sc = new Config().setKeypairMem(SELF_TEST_TWO_CN_CERT, SELF_TEST_KEY);
+  const cc = new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime();
+  const srv = server(sc);
+  try {
+    closeQuietly(connect(srv, cc));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    srv.free();
+    sc.free();
+    cc.free();
+  }
+}
+
 function measure(): BackendCapabilities {
   measuring = true;
   try {
@@ -319,6 +356,7 @@ function measure(): BackendCapabilities {
       // this backend's server gave the client nothing to offer
       clientResumption: r12.offered || r13.offered ? true : r12.issued ? false : null,
       truncation: truncation(),
+      multipleCommonNames: multipleCommonNames(),
     });
   } finally {
     measuring = false;

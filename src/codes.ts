@@ -81,6 +81,9 @@ const LIBTLS_TEXTS: readonly Rule[] = [
   [/^ocsp verify failed: ocsp response not current$/, 'ERR_TLS_OCSP_NOT_CURRENT'],
   [/^no stapled OCSP response provided$/, 'ERR_TLS_OCSP_STAPLE_REQUIRED'],
   [/^no OCSP URLs in peer certificate$/, 'ERR_TLS_OCSP_NO_URL'],
+  // LibreSSL's tls_close (and the addon's tls_read on its own transports) after the peer's
+  // transport ended without a close_notify
+  [/^EOF without close notify$/, 'ERR_TLS_TRUNCATED'],
   [
     /^(ocsp verify failed|unable to parse (OCSP response|\S+ time in OCSP reply)|cannot load ocsp reply|no peer certificate for OCSP)/,
     'ERR_TLS_OCSP_INVALID',

@@ -76,7 +76,13 @@ test('the capabilities are measured once, frozen, and have the documented shape'
   scope(t, { back: true });
   assert.equal(L.backend.capabilities, caps);
   assert.ok(Object.isFrozen(caps) && Object.isFrozen(caps.serverResumption));
-  assert.deepEqual(Object.keys(caps).sort(), ['clientResumption', 'serverResumption', 'truncation']);
+  assert.deepEqual(Object.keys(caps).sort(), [
+    'clientResumption',
+    'multipleCommonNames',
+    'serverResumption',
+    'truncation',
+  ]);
+  assert.equal(typeof caps.multipleCommonNames, 'boolean');
   assert.equal(typeof caps.serverResumption.tls12, 'boolean');
   assert.equal(typeof caps.serverResumption.tls13, 'boolean');
   assert.ok([true, false, null].includes(caps.clientResumption));
@@ -200,6 +206,56 @@ test(
       closeSync(sock);
     }
     assert.equal(seen, caps.truncation);
+  },
+);
+
+test(
+  'multipleCommonNames is whether our client completes a handshake with openssl s_server serving a certificate with two CNs (no verification)',
+  T,
+  async (t) => {
+    const s = scope(t, { back: true });
+    const dir = tempDir(s.defer);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=a.twocn.test/CN=b.twocn.test',
+        '-days',
+        '2',
+        '-keyout',
+        `${dir}/twocn.key`,
+        '-out',
+        `${dir}/twocn.crt`,
+      ],
+      { stdio: 'ignore' },
+    );
+    const peer = await opensslServer(['-cert', `${dir}/twocn.crt`, '-key', `${dir}/twocn.key`]);
+    s.defer(() => peer.kill());
+    const cfg = s.own(new L.Config({ insecure: { noVerifyCert: true, noVerifyName: true } }));
+    const sock = await tcpFd(peer.port);
+    const cli = L.client(cfg);
+    let completed;
+    try {
+      cli.connectSocket(sock, 'a.twocn.test');
+      completed = await untilDone(() => cli.handshake(), sock).then(
+        () => true,
+        (err) => {
+          assert.ok(err instanceof L.TlsError, String(err));
+          return false;
+        },
+      );
+    } finally {
+      cli.free();
+      closeSync(sock);
+    }
+    assert.equal(completed, caps.multipleCommonNames);
   },
 );
 

@@ -1141,6 +1141,13 @@ describe('name matching on a table of real certificates', () => {
         const ccfg = clientConfig({ insecure: { noVerifyName: true } });
         const r = await pairHandshake(scfg, ccfg, 'unrelated.test');
         try {
+          if (name === 'twocn' && !L.backend.capabilities.multipleCommonNames) {
+            // LibreSSL's libtls refuses a subject with several CNs as malformed, whatever the
+            // client verifies: the handshake fails, and there is no peer certificate to ask
+            assert.ok(r.clientError instanceof L.TlsError, `${name}: ${r.clientError}`);
+            assert.equal(r.clientError.op, 'tls_handshake');
+            continue;
+          }
           assert.equal(r.clientError, undefined, `${name}: ${r.clientError}`);
           for (const [, host, , expected] of rows) {
             assert.equal(r.cli.peerCertContainsName(host), expected, `${name} / ${host}`);
