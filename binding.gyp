@@ -7,6 +7,7 @@
     {
       "target_name": "node_libtls",
       "sources": [
+        "native/acceptor.c",
         "native/addon.c",
         "native/backend.c",
         "native/callbacks.c",

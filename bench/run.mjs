@@ -550,7 +550,7 @@ const TARGETS = [
     target: 0.5,
   },
   {
-    name: 'Callback transport bulk up: cb vs node:tls',
+    name: 'Memory transport (upgrade) bulk up: cb vs node:tls',
     scenario: 'bulk-up',
     a: 'libtls-cb',
     b: 'node-tls',
@@ -558,7 +558,7 @@ const TARGETS = [
     target: 1.0,
   },
   {
-    name: 'Callback transport bulk down: cb vs node:tls',
+    name: 'Memory transport (upgrade) bulk down: cb vs node:tls',
     scenario: 'bulk-down',
     a: 'libtls-cb',
     b: 'node-tls',
@@ -1022,7 +1022,7 @@ async function main() {
   }
   if (summary.memory)
     notes.push(
-      'memory: every server is loaded by the same node:tls client process; heap (V8 heapUsed) only for the Node.js servers; C: VmRSS.',
+      "memory: every server is loaded by the same node:tls client process; B/conn is the growth of the server's anonymous resident memory (RssAnon: heaps, malloc, stacks; not the file-backed pages of code) from the moment the first tenth of the connections was up to the last, per connection counted; heap (V8 heapUsed) only for the Node.js servers.",
     );
   meta.loadavgEnd = os.loadavg().map((x) => +x.toFixed(2));
   meta.seconds = Math.round((Date.now() - started) / 1000);

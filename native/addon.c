@@ -197,6 +197,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"STATE_EOF_FAILURE", LT_STATE_EOF_FAILURE},
       {"STATE_FAILED", LT_STATE_FAILED},
       {"TLS_TICKET_KEY_SIZE", TLS_TICKET_KEY_SIZE},
+      {"ACCEPTOR_SECURE", LT_ACCEPTOR_SECURE},
+      {"ACCEPTOR_FAILED", LT_ACCEPTOR_FAILED},
+      {"ACCEPTOR_TIMEOUT", LT_ACCEPTOR_TIMEOUT},
+      {"ACCEPTOR_DROPPED", LT_ACCEPTOR_DROPPED},
+      {"ACCEPTOR_ERROR", LT_ACCEPTOR_ERROR},
   };
   napi_value consts;
   NAPI_CALL(env, napi_create_object(env, &consts));
@@ -216,6 +221,7 @@ static napi_value init(napi_env env, napi_value exports) {
   NAPI_CALL(env, lt_info_init(env, exports));
   NAPI_CALL(env, lt_nodeio_init(env, exports));
   NAPI_CALL(env, lt_poll_init(env, exports));
+  NAPI_CALL(env, lt_acceptor_init(env, exports));
   return exports;
 }
 

@@ -86,6 +86,15 @@ enum {
   LT_IO_FLAG_FAILED = 1, /* a failure is kept: every later I/O call throws it (see io.c) */
 };
 
+/* The events of a native acceptor (acceptor.c), as its callback's first argument. */
+enum {
+  LT_ACCEPTOR_SECURE = 0,
+  LT_ACCEPTOR_FAILED = 1,
+  LT_ACCEPTOR_TIMEOUT = 2,
+  LT_ACCEPTOR_DROPPED = 3,
+  LT_ACCEPTOR_ERROR = 4,
+};
+
 /* errors.c. Throws TlsError or another error; each returns NULL (or nothing). */
 void lt_throw_status(napi_env env, napi_status status, const char *call);
 /* Throws TlsError(message, op); message NULL means "<op> failed". Always returns NULL. */
@@ -146,6 +155,11 @@ napi_status lt_backend_init(napi_env env, napi_value exports);
 
 /* fd.c */
 napi_status lt_fd_init(napi_env env, napi_value exports);
+struct sockaddr_storage;
+/* fd_addresses()'s array for socket fd; `peer`: its peer's address if known already (accept4),
+ * else NULL (getpeername) */
+napi_status lt_fd_addresses(napi_env env, int fd, const struct sockaddr_storage *peer,
+                            napi_value *out);
 
 /* context.h: the context's files (context.c, connect.c, io.c, info.c, callbacks.c, nodeio.c) */
 napi_status lt_context_init(napi_env env, napi_value exports);
@@ -156,5 +170,7 @@ napi_status lt_nodeio_init(napi_env env, napi_value exports);
 
 /* poll.c */
 napi_status lt_poll_init(napi_env env, napi_value exports);
+/* acceptor.c */
+napi_status lt_acceptor_init(napi_env env, napi_value exports);
 
 #endif

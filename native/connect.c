@@ -102,6 +102,14 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
   return adopt(env, server_obj, child, child_obj);
 }
 
+napi_value lt_accept_fd_transport(napi_env env, napi_value server_obj, lt_ctx *s, int fd,
+                                  lt_ctx **child) {
+  napi_value obj = accept_common(env, server_obj, s, LT_ACCEPT_FD_TRANSPORT, fd, fd, NULL, NULL);
+  if (obj != NULL && lt_ctx_peek(env, obj, "tls_accept_socket", child) != 0)
+    return NULL;
+  return obj;
+}
+
 /* tls_accept_socket(server, fd), accept_fd_transport(server, fd) */
 static napi_value accept_on_fd(napi_env env, napi_callback_info info, lt_accept_mode mode) {
   ARGS(2);

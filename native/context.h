@@ -10,6 +10,7 @@
  *   info.c       connection, peer certificate and OCSP information
  *   callbacks.c  the 1:1 callback transport (tls_connect_cbs / tls_accept_cbs)
  *   nodeio.c     the Node.js layer's I/O: fd and memory transports, batches, buffer pool
+ *   acceptor.c   the Node.js layer's server side: accept and handshake in C
  */
 #ifndef LIBTLS_NODE_CONTEXT_H
 #define LIBTLS_NODE_CONTEXT_H
@@ -102,6 +103,10 @@ napi_status lt_context_init(napi_env env, napi_value exports);
 
 /* connect.c */
 napi_status lt_connect_init(napi_env env, napi_value exports);
+/* A context accepted on server `s` (its object `server_obj`) with the fd transport on `fd`: its
+ * object, *child set; NULL with an exception pending. */
+napi_value lt_accept_fd_transport(napi_env env, napi_value server_obj, lt_ctx *s, int fd,
+                                  lt_ctx **child);
 
 /* io.c */
 int lt_need_connection(napi_env env, lt_ctx *c, const char *op);

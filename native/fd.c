@@ -4,6 +4,7 @@
  */
 #include "addon.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -119,6 +120,58 @@ static napi_value js_fd_set_keepalive(napi_env env, napi_callback_info info) {
     TRY(sockopt(env, fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)));
 #endif
   return lt_undefined(env);
+}
+
+/* An address as net.Socket gives it: [address, port, family], or undefined entries (not IP). */
+static napi_status address_of(napi_env env, const struct sockaddr_storage *ss, napi_value arr,
+                              uint32_t at) {
+  char text[INET6_ADDRSTRLEN] = "";
+  int port = -1;
+  const char *family = NULL;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    port = ntohs(in->sin_port);
+    family = "IPv4";
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    port = ntohs(in6->sin6_port);
+    family = "IPv6";
+  }
+  if (family == NULL)
+    return napi_ok;
+  napi_value a, p, f;
+  napi_status st = napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &a);
+  if (st == napi_ok)
+    st = napi_create_int32(env, port, &p);
+  if (st == napi_ok)
+    st = napi_create_string_utf8(env, family, NAPI_AUTO_LENGTH, &f);
+  if (st == napi_ok)
+    st = napi_set_element(env, arr, at, a);
+  if (st == napi_ok)
+    st = napi_set_element(env, arr, at + 1, p);
+  if (st == napi_ok)
+    st = napi_set_element(env, arr, at + 2, f);
+  return st;
+}
+
+/* [remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily] of socket fd,
+ * as net.Socket gives them; entries stay undefined where there is none (a Unix socket) */
+napi_status lt_fd_addresses(napi_env env, int fd, const struct sockaddr_storage *peer,
+                            napi_value *out) {
+  napi_status st = napi_create_array_with_length(env, 6, out);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (st == napi_ok && peer == NULL && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+    peer = &ss;
+  if (st == napi_ok && peer != NULL)
+    st = address_of(env, peer, *out, 0);
+  struct sockaddr_storage local;
+  len = sizeof(local);
+  if (st == napi_ok && getsockname(fd, (struct sockaddr *)&local, &len) == 0)
+    st = address_of(env, &local, *out, 3);
+  return st;
 }
 
 napi_status lt_fd_init(napi_env env, napi_value exports) {

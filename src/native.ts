@@ -17,6 +17,19 @@ export interface TlsHandle {
 export interface PollHandle {
   readonly __poll: unique symbol;
 }
+/** An opaque native acceptor (native/acceptor.c): accept and handshake in C. */
+export interface AcceptorHandle {
+  readonly __acceptor: unique symbol;
+}
+/** A connection's addresses (native/fd.c): remote address, port, family, then local ones (undefined where none). */
+export type FdAddresses = [
+  remoteAddress?: string,
+  remotePort?: number,
+  remoteFamily?: string,
+  localAddress?: string,
+  localPort?: number,
+  localFamily?: string,
+];
 
 type Bytes = Uint8Array;
 type ReadCallback = (size: number) => Uint8Array | number;
@@ -138,6 +151,25 @@ export interface Native {
   poll_stop(p: PollHandle): void;
   poll_close(p: PollHandle): void;
   poll_ref(p: PollHandle, on: boolean): void;
+  acceptor_new(
+    server: TlsHandle,
+    cb: (
+      event: number,
+      ctx: TlsHandle | null,
+      fd: number,
+      errno: number,
+      addresses: FdAddresses | null,
+    ) => void,
+    handshakeTimeoutMs: number,
+    noDelay: boolean,
+  ): AcceptorHandle;
+  acceptor_listen(a: AcceptorHandle, fd: number): void;
+  acceptor_adopt(a: AcceptorHandle, fd: number): void;
+  acceptor_close(a: AcceptorHandle): void;
+  acceptor_pending(a: AcceptorHandle): number;
+  acceptor_released(a: AcceptorHandle): void;
+  acceptor_set_max(a: AcceptorHandle, n: number): void;
+  acceptor_ref(a: AcceptorHandle, on: boolean): void;
 }
 
 const require = createRequire(import.meta.url);
@@ -194,6 +226,20 @@ export const Io = {
   in: constant('IO_IN'),
   /** The memory transport: bytes libtls wrote, waiting for `drain()`. */
   out: constant('IO_OUT'),
+} as const;
+
+/** The events of a native acceptor (its callback's first argument), defined in native/addon.h. */
+export const AcceptorEvent = {
+  /** The handshake completed: the context and the fd are handed over. */
+  secure: constant('ACCEPTOR_SECURE'),
+  /** The handshake failed: the context keeps the failure (its next call throws it). */
+  failed: constant('ACCEPTOR_FAILED'),
+  /** The handshake timer ran out. */
+  timeout: constant('ACCEPTOR_TIMEOUT'),
+  /** maxConnections was reached: the fd only, to close. */
+  dropped: constant('ACCEPTOR_DROPPED'),
+  /** accept() failed: the errno. */
+  error: constant('ACCEPTOR_ERROR'),
 } as const;
 
 /** Bits of `ioState[Io.flags]`. */

@@ -3,13 +3,15 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 import { Config, type ConfigOptions } from './config.js';
 import { TlsError } from './errors.js';
+import { AcceptorEvent, type AcceptorHandle, type FdAddresses, native } from './native.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
 import {
-  acceptFdTransport,
   acceptMemory,
+  acceptorNew,
   client,
   connectFdTransport,
   connectMemory,
@@ -229,20 +231,43 @@ export interface ServerOptions {
   strictClose?: boolean;
 }
 
+/** A socket's addresses from the native array (native/fd.c's lt_fd_addresses). */
+function addressesFrom(a: FdAddresses | null): SocketAddresses {
+  const [remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily] = a ?? [];
+  return { remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily };
+}
+
+/** net.Server's listening handle, where it has one of its own (not a cluster worker's round-robin one). */
+interface ListenHandle {
+  fd?: unknown;
+  close(): void;
+}
+
 /**
- * A TLS server in the shape of `net.Server` (`listen`, `close`, `address`, `ref`, `unref`).
- * Events: `'secureConnection'` (socket), `'tlsClientError'` (error, socket: a handshake that
- * failed or timed out, with the peer's address on the socket), `'listening'`, `'close'`, `'error'`.
+ * A TLS server in the shape of `net.Server` (`listen`, `close`, `address`, `getConnections`,
+ * `maxConnections`, `ref`, `unref`). Events: `'secureConnection'` (socket), `'tlsClientError'`
+ * (error, socket: a handshake that failed or timed out, with the peer's address on the socket),
+ * `'drop'` (over `maxConnections`), `'listening'`, `'close'`, `'error'`.
+ *
+ * A net.Server binds and listens (every `listen()` signature, DNS, `node:cluster`'s handles); then
+ * the listening socket is handed to a native acceptor (native/acceptor.c), which accepts and runs
+ * each handshake in C: JavaScript hears of a connection once, secure or failed. A cluster worker
+ * under round-robin scheduling has no listening socket of its own: the connections the primary
+ * hands it go to the acceptor one by one.
  */
 export class TlsServer extends EventEmitter {
   readonly #net: net.Server;
   readonly #ctx: Tls;
   readonly #config: Config;
+  readonly #acceptor: AcceptorHandle;
   readonly #handshakeTimeout: number;
   readonly #allowHalfOpen: boolean;
-  readonly #noDelay: boolean;
   readonly #strictClose: boolean;
   readonly #sockets = new Set<TlsSocket>();
+  /** The acceptor listens on the net.Server's socket (whose own handle is closed). */
+  #native = false;
+  #address: net.AddressInfo | string | null = null;
+  #maxConnections: number | undefined;
   #closing = false;
   #netClosed = false;
 
@@ -251,7 +276,6 @@ export class TlsServer extends EventEmitter {
     if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
     this.#handshakeTimeout = timeoutOpt(options.handshakeTimeout, 'handshakeTimeout') ?? 10_000;
     this.#allowHalfOpen = options.allowHalfOpen ?? false;
-    this.#noDelay = options.noDelay ?? true;
     this.#strictClose = options.strictClose === true;
     this.#config = configOf(options.config, 'config').config;
     this.#ctx = server(this.#config);
@@ -259,29 +283,77 @@ export class TlsServer extends EventEmitter {
       if (typeof onSecureConnection !== 'function') fail('listener', 'a function', onSecureConnection);
       this.on('secureConnection', onSecureConnection);
     }
+    // 0 means no limit, as node:tls's handshakeTimeout
+    this.#acceptor = acceptorNew(
+      this.#ctx,
+      (event, ctx, fd, errno, addresses) => this.#onAccepted(event, ctx, fd, errno, addresses),
+      this.#handshakeTimeout,
+      options.noDelay ?? true,
+    );
     this.#net = net.createServer({ pauseOnConnect: true }, (s) => this.#onConnection(s));
-    this.#net.on('listening', () => this.emit('listening'));
+    this.#net.on('listening', () => {
+      this.#takeListener();
+      this.emit('listening');
+    });
     this.#net.on('error', (err) => this.emit('error', err));
   }
 
-  #onConnection(raw: net.Socket): void {
-    const addresses = addressesOf(raw);
-    let transport: FdTransport | undefined;
-    let ctx: Tls;
+  /** Hands the net.Server's listening socket to the acceptor, where it has one of its own. */
+  #takeListener(): void {
+    const holder = this.#net as unknown as { _handle: ListenHandle | null };
+    const handle = holder._handle;
+    if (handle === null || typeof handle.fd !== 'number' || handle.fd < 0) return;
+    const address = this.#net.address();
+    let fd: number;
     try {
-      transport = new FdTransport(takeFd(raw));
-      ctx = acceptFdTransport(this.#ctx, transport.fd);
+      fd = native.fd_dup(handle.fd);
+      native.acceptor_listen(this.#acceptor, fd);
+    } catch {
+      return; // no fd to spare: net.Server goes on accepting, each connection is adopted
+    }
+    // The socket stays open through the acceptor's duplicate; net.Server's handle stops watching it.
+    handle.close();
+    holder._handle = null;
+    this.#address = address;
+    this.#native = true;
+  }
+
+  /** A connection net.Server accepted (a cluster worker's, under round-robin): adopted at once. */
+  #onConnection(raw: net.Socket): void {
+    try {
+      native.acceptor_adopt(this.#acceptor, takeFd(raw));
     } catch (err) {
       raw.destroy();
-      transport?.close();
+      this.emit('tlsClientError', err, null);
+    }
+  }
+
+  #onAccepted(event: number, ctx: Tls | null, fd: number, errno: number, where: FdAddresses | null): void {
+    if (event === AcceptorEvent.dropped) {
+      native.fd_close(fd);
+      const { localAddress, localPort, localFamily, remoteAddress, remotePort, remoteFamily } =
+        addressesFrom(where);
+      this.emit('drop', { localAddress, localPort, localFamily, remoteAddress, remotePort, remoteFamily });
+      return;
+    }
+    if (event === AcceptorEvent.error || ctx === null) {
+      const name = getSystemErrorName(-errno);
+      this.emit('error', new TlsError(`accept failed: ${name}`, 'accept', { code: name, errno: -errno }));
+      return;
+    }
+    let transport: FdTransport;
+    try {
+      transport = new FdTransport(fd);
+    } catch (err) {
+      ctx.free();
       this.emit('tlsClientError', err, null);
       return;
     }
-    if (this.#noDelay) transport.setNoDelay(true);
+    const secure = event === AcceptorEvent.secure;
     const socket = new TlsSocket({
       context: ctx,
       transport,
-      addresses,
+      addresses: addressesFrom(where),
       allowHalfOpen: this.#allowHalfOpen,
       strictClose: this.#strictClose,
       mode: 'server',
@@ -289,36 +361,35 @@ export class TlsServer extends EventEmitter {
     this.#sockets.add(socket);
     socket.once('close', () => {
       this.#sockets.delete(socket);
+      if (secure) native.acceptor_released(this.#acceptor);
       this.#maybeClosed();
     });
-    // 0 means no limit, as node:tls's handshakeTimeout
-    const timer =
-      this.#handshakeTimeout > 0
-        ? setTimeout(() => {
-            socket.destroy(
-              new TlsError(
-                `the client did not complete its handshake within ${this.#handshakeTimeout} ms`,
-                'tls_handshake',
-                { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' },
-              ),
-            );
-          }, this.#handshakeTimeout)
-        : undefined;
-    const onError = (err: Error): void => {
-      clearTimeout(timer);
-      this.emit('tlsClientError', err, socket);
-    };
-    socket.once('error', onError);
-    socket.once('secure', () => {
-      clearTimeout(timer);
-      socket.off('error', onError);
+    if (secure) {
+      socket.handshaken();
       this.emit('secureConnection', socket);
-    });
-    socket.startHandshake();
+      return;
+    }
+    socket.once('error', (err) => this.emit('tlsClientError', err, socket));
+    if (event === AcceptorEvent.timeout) {
+      socket.destroy(
+        new TlsError(
+          `the client did not complete its handshake within ${this.#handshakeTimeout} ms`,
+          'tls_handshake',
+          { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' },
+        ),
+      );
+    } else {
+      socket.startHandshake(); // throws the failure the context kept: the socket is destroyed with it
+    }
   }
 
   #maybeClosed(): void {
-    if (this.#closing && this.#netClosed && this.#sockets.size === 0) {
+    if (
+      this.#closing &&
+      this.#netClosed &&
+      this.#sockets.size === 0 &&
+      native.acceptor_pending(this.#acceptor) === 0
+    ) {
       this.#closing = false;
       // On the next tick, as net.Server does: after every 'close' listener of the last socket ran.
       process.nextTick(() => this.emit('close'));
@@ -332,6 +403,13 @@ export class TlsServer extends EventEmitter {
   listen(path: string, listeningListener?: () => void): this;
   listen(options: net.ListenOptions, listeningListener?: () => void): this;
   listen(...args: unknown[]): this {
+    if (this.#native) {
+      const e = new Error('Listen method has been called more than once without closing.') as Error & {
+        code: string;
+      };
+      e.code = 'ERR_SERVER_ALREADY_LISTEN';
+      throw e;
+    }
     (this.#net.listen as (...a: unknown[]) => net.Server)(...args);
     return this;
   }
@@ -342,7 +420,7 @@ export class TlsServer extends EventEmitter {
    * `callback` with `ERR_SERVER_NOT_RUNNING`, after `'close'`.
    */
   close(callback?: (err?: Error) => void): this {
-    if (!this.#net.listening) {
+    if (!this.listening) {
       // net.Server's own error, from net.Server itself
       this.#net.close((err) => {
         if (this.#closing) {
@@ -360,6 +438,14 @@ export class TlsServer extends EventEmitter {
     if (callback) this.once('close', callback);
     this.#closing = true;
     this.#netClosed = false;
+    if (this.#native) {
+      native.acceptor_close(this.#acceptor);
+      this.#native = false;
+      this.#address = null;
+      this.#netClosed = true;
+      this.#maybeClosed();
+      return this;
+    }
     this.#net.close(() => {
       this.#netClosed = true;
       this.#maybeClosed();
@@ -368,29 +454,45 @@ export class TlsServer extends EventEmitter {
   }
 
   address(): net.AddressInfo | string | null {
-    return this.#net.address();
+    return this.#native ? this.#address : this.#net.address();
   }
 
   get listening(): boolean {
-    return this.#net.listening;
+    return this.#native || this.#net.listening;
   }
 
   /** Open TLS connections (handshaking or established). */
   get connections(): number {
-    return this.#sockets.size;
+    return this.#sockets.size + native.acceptor_pending(this.#acceptor);
   }
 
   getConnections(cb: (err: Error | null, count: number) => void): void {
-    process.nextTick(cb, null, this.#sockets.size);
+    process.nextTick(cb, null, this.connections);
+  }
+
+  /**
+   * As net.Server's: once this many connections are open (handshaking or established), new ones are
+   * closed at once, with a `'drop'` event. Unset or 0: no limit.
+   */
+  get maxConnections(): number | undefined {
+    return this.#maxConnections;
+  }
+
+  set maxConnections(n: number | undefined) {
+    const v = n === undefined ? 0 : int(n, 'maxConnections', 0, INT32_MAX);
+    native.acceptor_set_max(this.#acceptor, v);
+    this.#maxConnections = n;
   }
 
   ref(): this {
     this.#net.ref();
+    native.acceptor_ref(this.#acceptor, true);
     return this;
   }
 
   unref(): this {
     this.#net.unref();
+    native.acceptor_ref(this.#acceptor, false);
     return this;
   }
 

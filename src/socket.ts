@@ -184,6 +184,13 @@ export class TlsSocket extends Duplex {
     this.#handshake();
   }
 
+  /** @internal For a context whose handshake completed below JavaScript (a native acceptor). */
+  handshaken(): void {
+    if (this.#handshakeStarted || this.destroyed) return;
+    this.#handshakeStarted = true;
+    this.#secured();
+  }
+
   #handshake(): void {
     if (this.destroyed) return;
     let r: number;
@@ -205,6 +212,10 @@ export class TlsSocket extends Duplex {
       this.#t.wait(r, () => this.#handshake());
       return;
     }
+    this.#secured();
+  }
+
+  #secured(): void {
     this.#secure = true;
     this.#touch();
     // Read as net.Socket does, up to the high-water mark, whether or not anyone reads: the end of

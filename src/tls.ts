@@ -2,7 +2,7 @@
 // the rule of docs/api.md ("Names"). I/O returns what tls.h returns; -1 becomes a thrown TlsError.
 import { Config, configHandle } from './config.js';
 import { WANT_POLLIN, WANT_POLLOUT, type Want } from './constants.js';
-import { native, State, type TlsHandle } from './native.js';
+import { type AcceptorHandle, type FdAddresses, native, State, type TlsHandle } from './native.js';
 import { type BytesLike, fail, fd, fn, int, nonEmptyStr, optStr, toBytes } from './validate.js';
 
 /** The callback transport's read side: return up to `size` bytes, or `WANT_POLLIN` if none yet. */
@@ -37,6 +37,26 @@ export function acceptFdTransport(server: Tls, socket: number): Tls {
  * stream failed), `drain` takes what libtls wrote (after a call, when `ioState[Io.out]` is not 0).
  * No JavaScript runs inside a libtls call on such a context.
  */
+/**
+ * @internal A native acceptor on server context `server` (native/acceptor.c): it accepts and runs
+ * each handshake in C; `onEvent` hears of each connection once its handshake is over, with the
+ * accepted context (see `AcceptorEvent`).
+ */
+export function acceptorNew(
+  server: Tls,
+  onEvent: (event: number, ctx: Tls | null, fd: number, errno: number, addresses: FdAddresses | null) => void,
+  handshakeTimeoutMs: number,
+  noDelay: boolean,
+): AcceptorHandle {
+  return native.acceptor_new(
+    handleOf(server),
+    (event, h, fd, errno, addresses) =>
+      onEvent(event, h === null ? null : accepted(server, h), fd, errno, addresses),
+    handshakeTimeoutMs,
+    noDelay,
+  );
+}
+
 export function connectMemory(t: Tls, servername?: string): void {
   native.connect_memory(handleOf(t), optStr(servername, 'servername'));
 }
