@@ -60,6 +60,12 @@ export interface BackendCapabilities {
    * check takes the first CN).
    */
   readonly multipleCommonNames: boolean;
+  /**
+   * Whether a TLS 1.3 server of this package answers a record that fails to decrypt (a byte of it
+   * changed on the way) with a bad_record_mac alert, as RFC 8446 requires: LibreSSL 4.3 sends
+   * nothing and fails the read, so its peer sees only the transport close.
+   */
+  readonly badRecordMacAlert: boolean;
 }
 
 export interface Backend {
@@ -345,6 +351,41 @@ function multipleCommonNames(): boolean {
   }
 }
 
+function badRecordMacAlert(): boolean {
+  const sc = new Config().setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY).setProtocols(PROTOCOL_TLSv1_3);
+  const cc = new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime();
+  const srv = server(sc);
+  try {
+    const c = connect(srv, cc);
+    try {
+      pump(() => c.cli.write('x'));
+      const rec = c.c2s.q.pop();
+      if (rec === undefined || rec.length < 6) return false;
+      const bad = Buffer.from(rec);
+      bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1; // in the AEAD tag
+      c.c2s.q.push(bad);
+      const before = c.s2c.log.length;
+      try {
+        for (let i = 0; i < 16; i++) {
+          const r = c.acc.read(16);
+          if (r !== WANT_POLLIN && r !== WANT_POLLOUT) break;
+        }
+      } catch {
+        // the failed read is the point: what matters is whether an alert went out first
+      }
+      return c.s2c.log.length > before;
+    } finally {
+      closeQuietly(c);
+    }
+  } catch {
+    return false;
+  } finally {
+    srv.free();
+    sc.free();
+    cc.free();
+  }
+}
+
 function measure(): BackendCapabilities {
   measuring = true;
   try {
@@ -357,6 +398,7 @@ function measure(): BackendCapabilities {
       clientResumption: r12.offered || r13.offered ? true : r12.issued ? false : null,
       truncation: truncation(),
       multipleCommonNames: multipleCommonNames(),
+      badRecordMacAlert: badRecordMacAlert(),
     });
   } finally {
     measuring = false;
