@@ -819,7 +819,8 @@ describe('examples', () => {
       served.reduce((n, m) => n + Number(m[2]), 0),
       8,
     );
-    // libretls 3.7 servers issue no usable session ticket (docs/backends.md, "What works where")
-    assert.match(r.stdout, /^resumed 0 of 8 handshakes: this libtls's servers issue no session tickets$/m);
+    // what it says of resumption depends on the backend: asserted per backend.capabilities in
+    // test/campaigns/backend-differences.test.mjs
+    assert.match(r.stdout, /^resumed \d+ of 8 handshakes/m);
   });
 });
