@@ -119,6 +119,8 @@ void lt_record_failure(lt_ctx *c, const char *op);
  * without a close_notify (LibreSSL's libtls returns 0 then); if so, it is kept as a failure.
  */
 bool lt_read_truncated(lt_ctx *c, ssize_t rc);
+/* Keeps the failure of a write that libtls answered with 0 (the peer has closed the connection). */
+void lt_record_write_closed(lt_ctx *c, const char *op);
 /* Turns a libtls I/O result into a JavaScript value or an exception. */
 napi_value lt_io_result(napi_env env, lt_ctx *c, ssize_t rc, const char *op);
 /* io_begin's checks and span for (ctx, u8, offset, length) */

@@ -106,6 +106,25 @@ void lt_failure_clear(lt_ctx *c) {
   c->failure = (lt_failure){0};
 }
 
+/*
+ * tls_write returned 0, which tls.h does not list for a write: libtls says so when OpenSSL's write
+ * met the peer's close_notify or the end of the stream. Nothing can be written any more: a write
+ * failure (EPIPE, as a socket closed by its peer), never a 0 a caller would retry forever.
+ */
+void lt_record_write_closed(lt_ctx *c, const char *op) {
+  if (c->failure.op != NULL)
+    return;
+  int err = c->io_errno > 0 ? c->io_errno : EPIPE;
+  char buf[160];
+  snprintf(buf, sizeof(buf), "write failed: %s (the peer has closed the connection)",
+           strerror(err));
+  c->failure.text = strdup(buf);
+  c->failure.op = op;
+  c->failure.sys_errno = err;
+  c->failure.ssl_error = 0;
+  c->failure.eof = false;
+}
+
 void lt_record_failure(lt_ctx *c, const char *op) {
   if (c->failure.op != NULL)
     return;

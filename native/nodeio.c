@@ -447,6 +447,10 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
       continue;
     if (reading && lt_read_truncated(c, rc))
       rc = -1; /* kept: thrown now, or by the next call after the progress */
+    if (!reading && rc == 0) {
+      lt_record_write_closed(c, op);
+      rc = -1;
+    }
     if (rc > 0) {
       c->life.handshaken = true;
       done += (size_t)rc;

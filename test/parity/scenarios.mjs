@@ -183,6 +183,33 @@ export const scenarios = {
   },
 
   // -- writers whose peer goes away --
+  async 'allowHalfOpen on the server: the client end()s and closes TCP; the server writes after its end'(
+    stack,
+    trace,
+    via,
+  ) {
+    const p = await pair(stack, trace, via, {
+      server: { allowHalfOpen: true },
+      serverRead: true,
+      onServer: (s) =>
+        s.on('end', () => {
+          // small writes, one at a time, to a peer that is gone: each must fail or be refused,
+          // never spin (libtls answers 0 to a write after the peer's close_notify)
+          let n = 0;
+          const next = () => {
+            if (s.destroyed) return;
+            if (++n > 50) s.end();
+            else s.write('x'.repeat(17), (err) => err || setTimeout(next, 20));
+          };
+          next();
+        }),
+    });
+    const closed = watch(p.c, trace.client);
+    p.c.end();
+    setTimeout(() => p.c.destroy(), 10);
+    await finish(trace, p, closed);
+  },
+
   async 'the client writes 50 x 64 KiB; the server destroy()s at the first chunk'(stack, trace, via) {
     const p = await pair(stack, trace, via, { onServer: (s) => s.once('data', () => s.destroy()) });
     const closed = watch(p.c, trace.client);
