@@ -25,7 +25,9 @@
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "cflags!": ["-fno-exceptions"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "LT_LIBTLS_VERSION=\"<!(pkg-config --modversion libtls)\""],
-      "include_dirs": ["<!@(pkg-config --cflags-only-I libtls | sed 's/-I//g')"],
+      # "+": before node-gyp's own directories (Node's OpenSSL headers), so that the OpenSSL
+      # headers next to tls.h, those of the library its calls reach, win (native/errors.c)
+      "include_dirs+": ["<!@(pkg-config --cflags-only-I libtls | sed 's/-I//g')"],
       "conditions": [
         ["libtls_static==0", {
           "libraries": ["<!@(pkg-config --libs libtls)"]

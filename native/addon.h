@@ -101,9 +101,12 @@ void lt_throw_status(napi_env env, napi_status status, const char *call);
 napi_value lt_throw_tls(napi_env env, const char *op, const char *message);
 /* The same, for a failed socket call: the error carries `errno` (negative, as in Node.js). */
 napi_value lt_throw_tls_errno(napi_env env, const char *op, const char *message, int sys_errno);
-/* The same with the OpenSSL error taken at the failure (`lt_ssl_error()`), for a deferred throw. */
+/*
+ * The same with the OpenSSL error taken at the failure (`lt_ssl_error()`), for a deferred throw,
+ * and the `code` it was raised with (NULL: derived from the rest).
+ */
 napi_value lt_throw_tls_full(napi_env env, const char *op, const char *message, int sys_errno,
-                             unsigned long ssl_error);
+                             unsigned long ssl_error, const char *code);
 /* A failure of this binding's own (a call in a wrong state, ...) with its `code`. */
 napi_value lt_throw_tls_code(napi_env env, const char *op, const char *message, const char *code);
 /* A call in a state where libtls would crash or misbehave: code ERR_TLS_INVALID_STATE. */
@@ -111,6 +114,10 @@ napi_value lt_throw_tls_code(napi_env env, const char *op, const char *message, 
   lt_throw_tls_code((env), (op), (message), "ERR_TLS_INVALID_STATE")
 /* The OpenSSL error the failure just queued (0: none). */
 unsigned long lt_ssl_error(void);
+/* Whether `e` is an error of the system library (a failed call's errno), not of TLS. */
+bool lt_ssl_error_is_system(unsigned long e);
+/* Whether `e` is libssl's "wrong version number". */
+bool lt_ssl_error_is_wrong_version(unsigned long e);
 /* Empties the OpenSSL error queue before a libtls call: what it holds after is that call's. */
 void lt_clear_ssl_errors(void);
 napi_status lt_errors_init(napi_env env, napi_value exports);

@@ -52,6 +52,7 @@ typedef struct {
   const char *op; /* non-NULL once a failure is kept (text may be NULL: out of memory) */
   int sys_errno;
   unsigned long ssl_error; /* the OpenSSL error the failure queued (its code) */
+  const char *code;        /* the code it was raised with (a static string), or NULL */
   bool eof;                /* it came from the end of the transport's stream before a close_notify:
                               a TCP close that may have truncated the data */
 } lt_failure;
@@ -113,6 +114,11 @@ int lt_need_connection(napi_env env, lt_ctx *c, const char *op);
 int lt_failed_before(napi_env env, lt_ctx *c);
 /* Keeps the failure of the call that just returned -1 (the first one only). */
 void lt_record_failure(lt_ctx *c, const char *op);
+/*
+ * Whether the tls_read that just returned `rc` met the end of the Node.js layer's transport
+ * without a close_notify (LibreSSL's libtls returns 0 then); if so, it is kept as a failure.
+ */
+bool lt_read_truncated(lt_ctx *c, ssize_t rc);
 /* Keeps the failure of a write that libtls answered with 0 (the peer has closed the connection). */
 void lt_record_write_closed(lt_ctx *c, const char *op);
 /* Turns a libtls I/O result into a JavaScript value or an exception. */
@@ -153,6 +159,8 @@ bool lt_nodeio_buffered_more(const lt_ctx *c, ssize_t rc, size_t served);
 void lt_nodeio_begin_attempt(lt_ctx *c);
 /* After a call: lets go of an emptied inbound buffer. */
 void lt_nodeio_release_idle(lt_ctx *c);
+/* node:tls's code for a failed handshake, from the bytes the peer sent (NULL: the library's). */
+const char *lt_nodeio_handshake_code(const lt_ctx *c, unsigned long ssl_error);
 /* Bytes waiting in the inbound buffer (for libtls) and the outbound one (for JavaScript). */
 void lt_nodeio_pending(const lt_ctx *c, size_t *in, size_t *out);
 napi_status lt_nodeio_init(napi_env env, napi_value exports);

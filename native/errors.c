@@ -13,67 +13,90 @@
  * libtls runs on the OpenSSL of the process: inside Node.js that is Node's own, shared with
  * node:tls, error queue included. A libtls failure leaves its OpenSSL errors queued, and the next
  * node:tls failure on this thread would report them as its own: the queue is cleared once the
- * failure's text has been taken. Declared here (libcrypto is loaded with libtls) so the build needs
- * no OpenSSL headers.
+ * failure's text has been taken.
+ *
+ * The headers are those of the library the calls reach: LibreSSL's, next to its tls.h, for the
+ * static LibreSSL build (binding.gyp puts pkg-config's include directory first), else OpenSSL's
+ * (Node's own, which node-gyp provides, for libretls on Node's OpenSSL). A packed error's layout
+ * differs between them (OpenSSL 3: a system flag, the library in bits 23-30, the reason in 0-22;
+ * LibreSSL: the library in bits 24-31, a function in 12-23, the reason in 0-11), so it is read with
+ * the library's own ERR_GET_LIB.
  */
-extern void ERR_clear_error(void);
-extern unsigned long ERR_peek_error(void);
-extern const char *ERR_reason_error_string(unsigned long e);
-extern const char *ERR_lib_error_string(unsigned long e);
+#ifdef LT_STATIC_LIBRESSL
+/* node-gyp defines it on the command line for Node's OpenSSL; LibreSSL's headers define it too */
+#undef OPENSSL_THREADS
+#endif
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 extern const char *X509_verify_cert_error_string(long n);
 
-/*
- * The OpenSSL 3 layout of a packed error code (err.h: ERR_SYSTEM_FLAG, ERR_LIB_OFFSET,
- * ERR_LIB_MASK), the one Node.js 20 and later run on.
- */
-#define LT_ERR_SYSTEM_FLAG 0x80000000UL
-#define LT_ERR_LIB(e) (((e) >> 23) & 0xFFUL)
+/* Whether `e` is a system error (the errno of a failed call, not a TLS failure). */
+static bool is_system_error(unsigned long e) {
+#ifdef ERR_SYSTEM_ERROR
+  if (ERR_SYSTEM_ERROR(e))
+    return true;
+#endif
+  return ERR_GET_LIB(e) == ERR_LIB_SYS;
+}
 
 /*
  * Node.js's name for an OpenSSL library (its crypto_util.cc builds `ERR_OSSL_<LIB>_<REASON>`, and
- * `ERR_SSL_<REASON>` for libssl): the numbers are err.h's ERR_LIB_*.
+ * `ERR_SSL_<REASON>` for libssl), by the library's own ERR_LIB_* numbers.
  */
-static const char *lib_name(unsigned long lib) {
-  switch (lib) {
-  case 2: return "SYS";
-  case 3: return "BN";
-  case 4: return "RSA";
-  case 5: return "DH";
-  case 6: return "EVP";
-  case 7: return "BUF";
-  case 8: return "OBJ";
-  case 9: return "PEM";
-  case 10: return "DSA";
-  case 11: return "X509";
-  case 13: return "ASN1";
-  case 14: return "CONF";
-  case 15: return "CRYPTO";
-  case 16: return "EC";
-  case 20: return "SSL";
-  case 32: return "BIO";
-  case 33: return "PKCS7";
-  case 34: return "X509V3";
-  case 35: return "PKCS12";
-  case 36: return "RAND";
-  case 37: return "DSO";
-  case 38: return "ENGINE";
-  case 39: return "OCSP";
-  case 40: return "UI";
-  case 41: return "COMP";
-  case 42: return "ECDSA";
-  case 43: return "ECDH";
-  case 44: return "OSSL_STORE";
-  case 45: return "FIPS";
-  case 46: return "CMS";
-  case 47: return "TS";
-  case 48: return "HMAC";
-  case 50: return "CT";
-  case 51: return "ASYNC";
-  case 52: return "KDF";
-  case 53: return "SM2";
-  case 128: return "USER";
-  default: return NULL;
-  }
+static const char *lib_name(int lib) {
+  static const struct {
+    int lib;
+    const char *name;
+  } names[] = {
+      {ERR_LIB_SYS, "SYS"},
+      {ERR_LIB_BN, "BN"},
+      {ERR_LIB_RSA, "RSA"},
+      {ERR_LIB_DH, "DH"},
+      {ERR_LIB_EVP, "EVP"},
+      {ERR_LIB_BUF, "BUF"},
+      {ERR_LIB_OBJ, "OBJ"},
+      {ERR_LIB_PEM, "PEM"},
+      {ERR_LIB_DSA, "DSA"},
+      {ERR_LIB_X509, "X509"},
+      {ERR_LIB_ASN1, "ASN1"},
+      {ERR_LIB_CONF, "CONF"},
+      {ERR_LIB_CRYPTO, "CRYPTO"},
+      {ERR_LIB_EC, "EC"},
+      {ERR_LIB_SSL, "SSL"},
+      {ERR_LIB_BIO, "BIO"},
+      {ERR_LIB_PKCS7, "PKCS7"},
+      {ERR_LIB_X509V3, "X509V3"},
+      {ERR_LIB_PKCS12, "PKCS12"},
+      {ERR_LIB_RAND, "RAND"},
+      {ERR_LIB_DSO, "DSO"},
+      {ERR_LIB_ENGINE, "ENGINE"},
+      {ERR_LIB_OCSP, "OCSP"},
+      {ERR_LIB_UI, "UI"},
+      {ERR_LIB_COMP, "COMP"},
+      {ERR_LIB_ECDSA, "ECDSA"},
+      {ERR_LIB_ECDH, "ECDH"},
+      {ERR_LIB_FIPS, "FIPS"},
+      {ERR_LIB_CMS, "CMS"},
+      {ERR_LIB_TS, "TS"},
+      {ERR_LIB_HMAC, "HMAC"},
+      {ERR_LIB_CT, "CT"},
+      {ERR_LIB_KDF, "KDF"},
+      {ERR_LIB_USER, "USER"},
+#ifdef ERR_LIB_OSSL_STORE
+      {ERR_LIB_OSSL_STORE, "OSSL_STORE"},
+#endif
+#ifdef ERR_LIB_ASYNC
+      {ERR_LIB_ASYNC, "ASYNC"},
+#endif
+#ifdef ERR_LIB_SM2
+      {ERR_LIB_SM2, "SM2"},
+#endif
+  };
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (names[i].lib == lib)
+      return names[i].name;
+  return NULL;
 }
 
 /*
@@ -81,12 +104,12 @@ static const char *lib_name(unsigned long lib) {
  * SSL_R_WRONG_VERSION_NUMBER): 0 when `e` is none or has no reason text.
  */
 static int openssl_code(unsigned long e, char *buf, size_t size) {
-  if (e == 0 || (e & LT_ERR_SYSTEM_FLAG) != 0)
+  if (e == 0 || is_system_error(e))
     return 0;
   const char *reason = ERR_reason_error_string(e);
   if (reason == NULL || reason[0] == '\0')
     return 0;
-  const char *lib = lib_name(LT_ERR_LIB(e));
+  const char *lib = lib_name(ERR_GET_LIB(e));
   bool ssl = lib != NULL && strcmp(lib, "SSL") == 0;
   int n = snprintf(buf, size, "ERR_%s%s%s%s", ssl ? "" : "OSSL_", lib ? lib : "", lib ? "_" : "",
                    reason);
@@ -134,12 +157,12 @@ napi_value lt_throw_tls(napi_env env, const char *op, const char *message) {
 }
 
 napi_value lt_throw_tls_errno(napi_env env, const char *op, const char *message, int sys_errno) {
-  return lt_throw_tls_full(env, op, message, sys_errno, ERR_peek_error());
+  return lt_throw_tls_full(env, op, message, sys_errno, ERR_peek_error(), NULL);
 }
 
 napi_value lt_throw_tls_full(napi_env env, const char *op, const char *message, int sys_errno,
-                             unsigned long ssl_error) {
-  throw_tls(env, op, message, sys_errno, ssl_error, NULL); /* copies the message first */
+                             unsigned long ssl_error, const char *code) {
+  throw_tls(env, op, message, sys_errno, ssl_error, code); /* copies the message first */
   ERR_clear_error();
   return NULL;
 }
@@ -151,6 +174,13 @@ napi_value lt_throw_tls_code(napi_env env, const char *op, const char *message, 
 }
 
 unsigned long lt_ssl_error(void) { return ERR_peek_error(); }
+
+bool lt_ssl_error_is_system(unsigned long e) { return e != 0 && is_system_error(e); }
+
+bool lt_ssl_error_is_wrong_version(unsigned long e) {
+  return e != 0 && !is_system_error(e) && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+         ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER;
+}
 
 void lt_clear_ssl_errors(void) { ERR_clear_error(); }
 

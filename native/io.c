@@ -84,12 +84,14 @@ int lt_need_connection(napi_env env, lt_ctx *c, const char *op) {
 /*
  * libtls's error text for a failed call. A socket error under the fd transport is reported by
  * OpenSSL as "unexpected eof while reading" (libtls's callback BIO answers every BIO_eof() query
- * with true): the errno of the recv()/send() that failed says what really happened, as libtls's
- * own socket BIO would ("read failed: Connection reset by peer").
+ * with true), by LibreSSL as the system error it queued ("error:02FFF068:system
+ * library:func(4095):Connection reset by peer"): the errno of the recv()/send() that failed says
+ * what really happened, as libtls's own socket BIO would ("read failed: Connection reset by peer").
  */
 static const char *io_error_text(lt_ctx *c, const char *op, char *buf, size_t size) {
   const char *e = tls_error(c->tls);
-  if (c->io_errno <= 0 || e == NULL || strstr(e, "unexpected eof") == NULL)
+  if (c->io_errno <= 0 || e == NULL ||
+      (strstr(e, "unexpected eof") == NULL && !lt_ssl_error_is_system(lt_ssl_error())))
     return e;
   const char *what = strcmp(op, "tls_handshake") == 0 ? "handshake"
                      : strcmp(op, "tls_close") == 0   ? "shutdown"
@@ -133,11 +135,35 @@ void lt_record_failure(lt_ctx *c, const char *op) {
   c->failure.sys_errno = c->io_errno > 0 ? c->io_errno : 0;
   c->failure.ssl_error = lt_ssl_error();
   c->failure.eof = c->io_errno == -1;
+  if (c->io_errno == 0 && !c->life.handshaken)
+    c->failure.code = lt_nodeio_handshake_code(c, c->failure.ssl_error);
+}
+
+/*
+ * The end of the stream without a close_notify, after the handshake: libretls's tls_read fails
+ * ("unexpected eof while reading"), LibreSSL's returns 0, the value of a clean end, and reports
+ * "EOF without close notify" only from tls_close() (its state is private). On the Node.js layer's
+ * transports the addon knows more: the transport delivered the end of its stream during this very
+ * tls_read (io_errno -1), and libssl reads nothing after a close_notify in the call that meets it,
+ * so a 0 with that end seen is a truncation. It is kept as the failure libretls reports, with the
+ * same code, so both backends truncate alike. libtls's own transports and the 1:1 callback
+ * transport keep libtls's answer (backend.capabilities.truncation says which).
+ */
+bool lt_read_truncated(lt_ctx *c, ssize_t rc) {
+  if (rc != 0 || c->nio == NULL || c->io_errno != -1 || !c->life.handshaken)
+    return false;
+  if (c->failure.op == NULL) {
+    c->failure.text = strdup("EOF without close notify");
+    c->failure.op = "tls_read";
+    c->failure.eof = true;
+    c->failure.code = "ERR_TLS_TRUNCATED";
+  }
+  return true;
 }
 
 static napi_value throw_failure(napi_env env, lt_ctx *c) {
   return lt_throw_tls_full(env, c->failure.op, c->failure.text ? c->failure.text : "out of memory",
-                           c->failure.sys_errno, c->failure.ssl_error);
+                           c->failure.sys_errno, c->failure.ssl_error, c->failure.code);
 }
 
 int lt_failed_before(napi_env env, lt_ctx *c) {
@@ -230,6 +256,8 @@ static napi_value js_tls_read(napi_env env, napi_callback_info info) {
   TRY(lt_io_begin(env, argv, "tls_read", false, &c, &data, &n));
   c->life.has_read = true;
   ssize_t rc = GUARDED(c, tls_read(c->tls, data, n));
+  if (lt_read_truncated(c, rc))
+    rc = -1;
   return lt_io_result(env, c, rc, "tls_read");
 }
 

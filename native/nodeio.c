@@ -32,14 +32,17 @@ typedef struct {
 
 struct lt_nodeio {
   lt_nodeio_kind kind;
-  int fd;        /* the fd transport's socket (owned by JavaScript), or -1 */
-  lt_iobuf in;   /* bytes received that libtls has not taken yet */
-  lt_iobuf out;  /* memory transport: what libtls wrote, until JavaScript drains it */
-  size_t served; /* bytes handed to libtls from `in`, ever (to see progress) */
-  bool drained;  /* fd transport: a recv() in this call got less than asked: the socket is empty
-                    for now */
-  bool in_ended; /* memory transport: no more bytes will be fed */
-  int in_errno;  /* ... because the stream failed (else it ended): the errno reported */
+  int fd;          /* the fd transport's socket (owned by JavaScript), or -1 */
+  lt_iobuf in;     /* bytes received that libtls has not taken yet */
+  lt_iobuf out;    /* memory transport: what libtls wrote, until JavaScript drains it */
+  size_t served;   /* bytes handed to libtls from `in`, ever (to see progress) */
+  bool drained;    /* fd transport: a recv() in this call got less than asked: the socket is empty
+                      for now */
+  bool in_ended;   /* memory transport: no more bytes will be fed */
+  int in_errno;    /* ... because the stream failed (else it ended): the errno reported */
+  uint8_t head[5]; /* the first bytes received (a record header, if the peer speaks TLS) */
+  size_t head_len;
+  int out_first; /* the first byte libtls wrote (a record's type), or -1 */
 };
 
 /*
@@ -123,6 +126,7 @@ static int attach(lt_ctx *c, lt_nodeio_kind kind, int fd) {
     return -1;
   n->kind = kind;
   n->fd = fd;
+  n->out_first = -1;
   c->nio = n;
   return 0;
 }
@@ -175,6 +179,8 @@ static ssize_t serve_buffered(lt_nodeio *n, void *buf, size_t len) {
   size_t k = iob_size(&n->in);
   if (k > len)
     k = len;
+  for (size_t i = 0; i < k && n->head_len < sizeof(n->head); i++)
+    n->head[n->head_len++] = n->in.data[n->in.pos + i];
   memcpy(buf, n->in.data + n->in.pos, k);
   n->in.pos += k;
   n->served += k;
@@ -274,6 +280,53 @@ static ssize_t memory_write_cb(lt_ctx *c, const void *buf, size_t len) {
   return (ssize_t)len;
 }
 
+static void saw_write(lt_nodeio *n, const void *buf, ssize_t rc) {
+  if (rc > 0 && n->out_first < 0)
+    n->out_first = *(const uint8_t *)buf;
+}
+
+/*
+ * node:tls's code for a failed handshake where OpenSSL names the failure from what the peer sent
+ * and LibreSSL names the same failure otherwise (NULL: the library's own code stands). OpenSSL's
+ * record layer (ssl3_get_record) looks at the first record header: a version whose major byte is
+ * not 3 is "wrong version number", or "http request" / "https proxy request" when the bytes are
+ * an HTTP request, and no alert is sent (an SSLv2-format ClientHello to a server aside). LibreSSL
+ * sends a protocol_version alert and reports it as "tlsv1 alert protocol version". A server whose
+ * ClientHello offers no version it enables is "unsupported protocol" for OpenSSL, "wrong version
+ * number" for LibreSSL, which fails there before any ServerHello (the server wrote nothing but an
+ * alert). Both rules are OpenSSL's, so on libretls they give the code OpenSSL gave.
+ */
+/* Whether the peer's first bytes are no TLS record header (OpenSSL's test; see below). */
+static bool peer_not_tls(const lt_ctx *c) {
+  const lt_nodeio *n = c->nio;
+  if (n->head_len < sizeof(n->head) || n->head[1] == 3)
+    return false;
+  /* an SSLv2-format ClientHello to a server: OpenSSL's own path, not this one */
+  return !(c->kind == LT_KIND_ACCEPTED && (n->head[0] & 0x80) != 0 && n->head[2] == 1);
+}
+
+const char *lt_nodeio_handshake_code(const lt_ctx *c, unsigned long ssl_error) {
+  const lt_nodeio *n = c->nio;
+  if (n == NULL || n->head_len < sizeof(n->head))
+    return NULL;
+  const uint8_t *p = n->head;
+  bool server = c->kind == LT_KIND_ACCEPTED;
+  if (p[1] != 3) {
+    if (!peer_not_tls(c))
+      return NULL;
+    if (memcmp(p, "GET ", 4) == 0 || memcmp(p, "POST ", 5) == 0 || memcmp(p, "HEAD ", 5) == 0 ||
+        memcmp(p, "PUT ", 4) == 0)
+      return "ERR_SSL_HTTP_REQUEST";
+    if (memcmp(p, "CONNE", 5) == 0)
+      return "ERR_SSL_HTTPS_PROXY_REQUEST";
+    return "ERR_SSL_WRONG_VERSION_NUMBER";
+  }
+  if (server && p[0] == 22 && (n->out_first < 0 || n->out_first == 21) &&
+      lt_ssl_error_is_wrong_version(ssl_error))
+    return "ERR_SSL_UNSUPPORTED_PROTOCOL";
+  return NULL;
+}
+
 ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
   return c->nio->kind == LT_NODEIO_FD ? fd_read_cb(c, buf, len) : memory_read_cb(c, buf, len);
@@ -281,7 +334,18 @@ ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg) {
 
 ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg) {
   lt_ctx *c = arg;
-  return c->nio->kind == LT_NODEIO_FD ? fd_write_cb(c, buf, len) : memory_write_cb(c, buf, len);
+  /*
+   * A peer whose first bytes are no TLS record (an HTTP client on the TLS port) gets nothing back,
+   * as from OpenSSL, which sends no alert then ("doesn't look like TLS"): LibreSSL sends a
+   * protocol_version alert, which such a client never reads, so it never sees the end of the
+   * connection either (a net.Socket with unread bytes emits no 'end').
+   */
+  if (!c->life.handshaken && peer_not_tls(c))
+    return (ssize_t)len;
+  ssize_t rc =
+      c->nio->kind == LT_NODEIO_FD ? fd_write_cb(c, buf, len) : memory_write_cb(c, buf, len);
+  saw_write(c->nio, buf, rc);
+  return rc;
 }
 
 /* The context of argv[0], which must use the memory transport. */
@@ -381,6 +445,8 @@ static napi_value batch(napi_env env, napi_callback_info info, bool reading) {
     rc = reading ? tls_read(c->tls, data + done, chunk) : tls_write(c->tls, data + done, chunk);
     if (lt_nodeio_buffered_more(c, rc, served))
       continue;
+    if (reading && lt_read_truncated(c, rc))
+      rc = -1; /* kept: thrown now, or by the next call after the progress */
     if (!reading && rc == 0) {
       lt_record_write_closed(c, op);
       rc = -1;

@@ -88,6 +88,19 @@ export interface BackendCapabilities {
    * `'sent'` (it goes out as SNI, and name verification fails in the handshake: OpenSSL).
    */
   readonly invalidServername: 'refused' | 'sent';
+  /**
+   * Whether a handshake completes when the peer's certificate has several common names in its
+   * subject (the client verifying neither the certificate nor the name): LibreSSL's libtls
+   * refuses such a certificate as malformed and fails the handshake; libretls accepts it (its name
+   * check takes the first CN).
+   */
+  readonly multipleCommonNames: boolean;
+  /**
+   * Whether a TLS 1.3 server of this package answers a record that fails to decrypt (a byte of it
+   * changed on the way) with a bad_record_mac alert, as RFC 8446 requires: LibreSSL 4.3 sends
+   * nothing and fails the read, so its peer sees only the transport close.
+   */
+  readonly badRecordMacAlert: boolean;
 }
 
 export interface Backend {
@@ -181,6 +194,19 @@ Mr4PRaM2MDQwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwFAYDVR0RBA0w
 C4IJbG9jYWxob3N0MAoGCCqGSM49BAMCA0gAMEUCIDoZpNQKYH12QNceVC2o3HD7
 YbGdr+hr91FtXmei7y9MAiEAgqlna56I3lgNBCvYJEWiiTgcCNWQbNLXY51woVjp
 vJ8=
+-----END CERTIFICATE-----
+`;
+// The same key's certificate with two CNs in its subject (/CN=localhost/CN=localhost.localdomain).
+const SELF_TEST_TWO_CN_CERT = `-----BEGIN CERTIFICATE-----
+MIIBrDCCAVKgAwIBAgIBAjAKBggqhkjOPQQDAjA0MRIwEAYDVQQDDAlsb2NhbGhv
+c3QxHjAcBgNVBAMMFWxvY2FsaG9zdC5sb2NhbGRvbWFpbjAgFw0yNjEyMDIxNzUw
+NDhaGA8yMTI2MTEwODE3NTA0OFowNDESMBAGA1UEAwwJbG9jYWxob3N0MR4wHAYD
+VQQDDBVsb2NhbGhvc3QubG9jYWxkb21haW4wWTATBgcqhkjOPQIBBggqhkjOPQMB
+BwNCAATkbvFi5HtVHUdLg8GJnH9VjQQhhg6aAjicfFg6bGlf9QSu+YIAKG6nhnLC
+d1IKlcGACWCdbCgrLYu+Ttcyvg9Fo1MwUTAdBgNVHQ4EFgQU0OqbEklrjPMFnHHT
+ROKY2Mnwc5IwHwYDVR0jBBgwFoAU0OqbEklrjPMFnHHTROKY2Mnwc5IwDwYDVR0T
+AQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBdvkHhJqIBC/MzgtohprbZtVNA
+B9OB4sRtK5SOrl8aaAIhAJr1htjlwW/6TCmQaoSJYw+gnv06paZc/kGOSAEZrT40
 -----END CERTIFICATE-----
 `;
 
@@ -409,6 +435,11 @@ function handshakes(sc: Config, cc: Config): boolean {
   }
 }
 
+function multipleCommonNames(): boolean {
+  const sc = new Config().setKeypairMem(SELF_TEST_TWO_CN_CERT, SELF_TEST_KEY);
+  return handshakes(sc, new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime());
+}
+
 function verifyDepthShift(): 0 | 1 {
   if (chainVerifies(1)) return 0;
   return chainVerifies(2) ? 1 : 0;
@@ -463,6 +494,41 @@ function warningAlerts(): 'limited' | 'unlimited' {
   }
 }
 
+function badRecordMacAlert(): boolean {
+  const sc = new Config().setKeypairMem(SELF_TEST_CERT, SELF_TEST_KEY).setProtocols(PROTOCOL_TLSv1_3);
+  const cc = new Config().insecureNoverifycert().insecureNoverifyname().insecureNoverifytime();
+  const srv = server(sc);
+  try {
+    const c = connect(srv, cc);
+    try {
+      pump(() => c.cli.write('x'));
+      const rec = c.c2s.q.pop();
+      if (rec === undefined || rec.length < 6) return false;
+      const bad = Buffer.from(rec);
+      bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1; // in the AEAD tag
+      c.c2s.q.push(bad);
+      const before = c.s2c.log.length;
+      try {
+        for (let i = 0; i < 16; i++) {
+          const r = c.acc.read(16);
+          if (r !== WANT_POLLIN && r !== WANT_POLLOUT) break;
+        }
+      } catch {
+        // the failed read is the point: what matters is whether an alert went out first
+      }
+      return c.s2c.log.length > before;
+    } finally {
+      closeQuietly(c);
+    }
+  } catch {
+    return false;
+  } finally {
+    srv.free();
+    sc.free();
+    cc.free();
+  }
+}
+
 function invalidServername(): 'refused' | 'sent' {
   const cc = new Config().insecureNoverifycert();
   const cli = client(cc);
@@ -494,6 +560,8 @@ function measure(): BackendCapabilities {
       selfSignedLeafAnchor: selfSignedLeafAnchor(),
       warningAlerts: warningAlerts(),
       invalidServername: invalidServername(),
+      multipleCommonNames: multipleCommonNames(),
+      badRecordMacAlert: badRecordMacAlert(),
     });
   } finally {
     measuring = false;

@@ -84,6 +84,9 @@ const LIBTLS_TEXTS: readonly Rule[] = [
   // LibreSSL's libtls: the transport ended during the handshake with nothing queued (libretls's
   // OpenSSL queues "unexpected eof while reading", ECONNRESET below): as Node.js says it
   [/^handshake failed: unexpected EOF$/, 'ECONNRESET'],
+  // LibreSSL's tls_close (and the addon's tls_read on its own transports) after the peer's
+  // transport ended without a close_notify
+  [/^EOF without close notify$/, 'ERR_TLS_TRUNCATED'],
   [
     /^(ocsp verify failed|unable to parse (OCSP response|\S+ time in OCSP reply)|cannot load ocsp reply|no peer certificate for OCSP)/,
     'ERR_TLS_OCSP_INVALID',

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import {
   closeSync,
   cpSync,
@@ -33,7 +34,10 @@ import {
   tcpFd,
   tempDir,
   untilDone,
+  waitFor,
+  within,
 } from '../support/helpers.mjs';
+import { flipProxy } from '../support/mitm.mjs';
 import {
   handshakeWith,
   opensslHash,
@@ -88,14 +92,18 @@ test('the capabilities are measured once, frozen, and have the documented shape'
   assert.ok(Object.isFrozen(caps) && Object.isFrozen(caps.serverResumption));
   assert.deepEqual(Object.keys(caps).sort(), [
     'alpnMismatch',
+    'badRecordMacAlert',
     'clientResumption',
     'invalidServername',
+    'multipleCommonNames',
     'selfSignedLeafAnchor',
     'serverResumption',
     'truncation',
     'verifyDepthShift',
     'warningAlerts',
   ]);
+  assert.equal(typeof caps.multipleCommonNames, 'boolean');
+  assert.equal(typeof caps.badRecordMacAlert, 'boolean');
   assert.equal(typeof caps.serverResumption.tls12, 'boolean');
   assert.equal(typeof caps.serverResumption.tls13, 'boolean');
   assert.ok([true, false, null].includes(caps.clientResumption));
@@ -386,6 +394,90 @@ test(
       assertTlsCode(pinnedLeaf.err, 'tls_handshake', 'UNSPECIFIED', /^certificate verification failed: \S/);
       assertTlsCode(untrustedLeaf.err, 'tls_handshake', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY');
     }
+  },
+);
+
+test(
+  'multipleCommonNames is whether our client completes a handshake with openssl s_server serving a certificate with two CNs (no verification)',
+  T,
+  async (t) => {
+    const s = scope(t, { back: true });
+    const dir = tempDir(s.defer);
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=a.twocn.test/CN=b.twocn.test',
+        '-days',
+        '2',
+        '-keyout',
+        `${dir}/twocn.key`,
+        '-out',
+        `${dir}/twocn.crt`,
+      ],
+      { stdio: 'ignore' },
+    );
+    const peer = await opensslServer(['-cert', `${dir}/twocn.crt`, '-key', `${dir}/twocn.key`]);
+    s.defer(() => peer.kill());
+    const cfg = s.own(new L.Config({ insecure: { noVerifyCert: true, noVerifyName: true } }));
+    const sock = await tcpFd(peer.port);
+    const cli = L.client(cfg);
+    let completed;
+    try {
+      cli.connectSocket(sock, 'a.twocn.test');
+      completed = await untilDone(() => cli.handshake(), sock).then(
+        () => true,
+        (err) => {
+          assert.ok(err instanceof L.TlsError, String(err));
+          return false;
+        },
+      );
+    } finally {
+      cli.free();
+      closeSync(sock);
+    }
+    assert.equal(completed, caps.multipleCommonNames);
+  },
+);
+
+test(
+  'badRecordMacAlert is whether a node:tls client gets a bad_record_mac alert from a TLS 1.3 server of this package when a man in the middle changes a byte of its record',
+  T,
+  async (t) => {
+    const s = scope(t, { back: true });
+    const cfg = s.own(
+      new L.Config({ certFile: pki('server.crt'), keyFile: pki('server.key'), protocols: 'tlsv1.3' }),
+    );
+    const sockets = [];
+    const srv = L.createServer({ config: cfg }, (sock) => {
+      sockets.push(sock);
+      sock.on('error', () => {});
+      sock.on('data', () => {});
+    });
+    const port = await listen(srv);
+    s.defer(() => new Promise((resolve) => srv.close(resolve)));
+    const p = await flipProxy(port, 'c2s', 0x01);
+    s.defer(() => p.close());
+    const c = tls.connect({ port: p.port, host: '127.0.0.1', servername: 'localhost', ca: pem('ca.crt') });
+    s.defer(() => c.destroy());
+    const outcome = new Promise((resolve) => {
+      c.once('error', resolve);
+      c.once('close', () => resolve(null));
+    });
+    await within(once(c, 'secureConnect'), 5000, 'secureConnect');
+    assert.ok(await waitFor(() => sockets.length === 1), 'the server has the connection');
+    p.flipNext();
+    c.write('tampered with on the way');
+    const err = await within(outcome, 5000, "the client's 'error' or 'close'");
+    const alerted = err instanceof Error && err.code === 'ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC';
+    assert.equal(alerted, caps.badRecordMacAlert, String(err));
   },
 );
 
