@@ -297,26 +297,23 @@ describe('junk instead of a ClientHello', () => {
   after(() => stopServer(server.srv));
 
   test(
-    'an HTTP request: tlsClientError ERR_SSL_HTTP_REQUEST (LibreSSL: a protocol_version alert), the connection closed',
+    'an HTTP request: tlsClientError ERR_SSL_HTTP_REQUEST, no alert, the connection closed (on every backend)',
     T,
     async () => {
       const fds0 = openFds();
+      // LibreSSL would answer with a protocol_version alert, which a plaintext client never reads:
+      // the package sends none there either, and derives the code from the bytes, as OpenSSL does
       const r = await rawAttack(server, (r) => write(r.s, 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'), {
-        code: { openssl: 'ERR_SSL_HTTP_REQUEST', libressl: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' },
+        code: 'ERR_SSL_HTTP_REQUEST',
       });
-      if (L.backend.crypto.library === 'openssl') {
-        assert.equal(r.got().length, 0, 'OpenSSL sends no alert to a plaintext HTTP client');
-      } else {
-        // LibreSSL takes it for a record of an unknown version and says so
-        assert.deepEqual(r.got(), earlyAlert(2, 70), 'fatal protocol_version');
-      }
+      assert.equal(r.got().length, 0, 'no alert to a plaintext HTTP client');
       assert.ok(await waitFor(() => openFds() === fds0 && server.srv.connections === 0, 2000), 'fds back');
     },
   );
 
   for (const byte of [0x41, 0x16, 0x00]) {
     test(
-      `1 MiB of the byte 0x${byte.toString(16).padStart(2, '0')}: tlsClientError ERR_SSL_WRONG_VERSION_NUMBER (LibreSSL: a protocol_version alert) at once, the connection closed`,
+      `1 MiB of the byte 0x${byte.toString(16).padStart(2, '0')}: tlsClientError ERR_SSL_WRONG_VERSION_NUMBER at once, the connection closed (on every backend)`,
       T,
       async () => {
         const r = await rawAttack(
@@ -324,12 +321,7 @@ describe('junk instead of a ClientHello', () => {
           (r) => {
             r.s.write(Buffer.alloc(1024 * 1024, byte));
           },
-          {
-            code: {
-              openssl: 'ERR_SSL_WRONG_VERSION_NUMBER',
-              libressl: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
-            },
-          },
+          { code: 'ERR_SSL_WRONG_VERSION_NUMBER' },
         );
         // refused on the first record header, long before 1 MiB could have been read
         assert.ok(r.failedAfter < 1000, `${r.failedAfter} ms`);
@@ -1267,8 +1259,20 @@ describe('name matching on a table of real certificates', () => {
             },
             (e) => e,
           );
-          if (expected === true) {
+          if (name === 'twocn' && !L.backend.capabilities.multipleCommonNames) {
+            // LibreSSL's libtls refuses a subject with several CNs as malformed, whatever the name
+            assert.ok(r instanceof L.TlsError, `${name} / ${host}: ${r}`);
+            assert.equal(r.op, 'tls_handshake');
+          } else if (expected === true) {
             assert.equal(r, true, `${name} / ${host}: ${r?.message}`);
+          } else if (
+            r instanceof L.TlsError &&
+            /^certificate verification failed: unsupported or invalid name syntax$/.test(r.message)
+          ) {
+            // LibreSSL's chain verifier refuses a malformed name (the dNSName " ", a NUL) as
+            // invalid name syntax before libtls's own name check runs: refused one step earlier
+            // (docs/backends.md)
+            assert.equal(r.op, 'tls_handshake');
           } else if (notHostnames.includes(host) && L.backend.capabilities.invalidServername === 'refused') {
             // LibreSSL checks the SNI: a name that is no host name never leaves the client
             assertTlsCode(r, 'tls_connect_socket', 'ERR_SSL_SSL3_EXT_INVALID_SERVERNAME');
@@ -1292,7 +1296,9 @@ describe('name matching on a table of real certificates', () => {
     async () => {
       for (const [name, rows] of byCert(table)) {
         const scfg = new L.Config({ certFile: certs[name].crt, keyFile: certs[name].key });
-        const ccfg = clientConfig({ insecure: { noVerifyName: true } });
+        // the chain is not verified either: this is about name matching, and LibreSSL's verifier
+        // refuses space.crt's dNSName (" ") as invalid name syntax before any name is matched
+        const ccfg = clientConfig({ insecure: { noVerifyName: true, noVerifyCert: true } });
         const r = await pairHandshake(scfg, ccfg, 'unrelated.test');
         try {
           if (name === 'twocn' && !L.backend.capabilities.multipleCommonNames) {
