@@ -1,8 +1,9 @@
 /*
  * connect and accept: the client side (tls_connect_servername, tls_connect_socket, _fds, _cbs) and
  * the server side (tls_accept_socket, _fds, _cbs), plus the Node.js layer's transports (nodeio.c):
- * connect_fd_transport, accept_fd_transport (the socket calls with libtls reading and writing the
- * fd through nodeio.c's callbacks) and connect_memory, accept_memory (the memory transport).
+ * connect_fd_transport and, for acceptor.c, lt_accept_fd_transport (the socket calls with libtls
+ * reading and writing the fd through nodeio.c's callbacks), and connect_memory, accept_memory (the
+ * memory transport).
  *
  * Guards: a connect or accept needs a config (tls_reset() drops it, and libtls dereferences it); a
  * client connects once until reset(); tls_connect_servername opens its socket here, so that free()
@@ -110,7 +111,7 @@ napi_value lt_accept_fd_transport(napi_env env, napi_value server_obj, lt_ctx *s
   return obj;
 }
 
-/* tls_accept_socket(server, fd), accept_fd_transport(server, fd) */
+/* tls_accept_socket(server, fd) */
 static napi_value accept_on_fd(napi_env env, napi_callback_info info, lt_accept_mode mode) {
   ARGS(2);
   lt_ctx *c;
@@ -123,10 +124,6 @@ static napi_value accept_on_fd(napi_env env, napi_callback_info info, lt_accept_
 
 static napi_value js_tls_accept_socket(napi_env env, napi_callback_info info) {
   return accept_on_fd(env, info, LT_ACCEPT_SOCKET);
-}
-
-static napi_value js_accept_fd_transport(napi_env env, napi_callback_info info) {
-  return accept_on_fd(env, info, LT_ACCEPT_FD_TRANSPORT);
 }
 
 static napi_value js_tls_accept_fds(napi_env env, napi_callback_info info) {
@@ -367,7 +364,6 @@ napi_status lt_connect_init(napi_env env, napi_value exports) {
       EXPORT_FN("tls_accept_socket", js_tls_accept_socket),
       EXPORT_FN("tls_accept_fds", js_tls_accept_fds),
       EXPORT_FN("tls_accept_cbs", js_tls_accept_cbs),
-      EXPORT_FN("accept_fd_transport", js_accept_fd_transport),
       EXPORT_FN("accept_memory", js_accept_memory),
       EXPORT_FN("tls_connect_servername", js_tls_connect_servername),
       EXPORT_FN("tls_connect_socket", js_tls_connect_socket),

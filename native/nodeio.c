@@ -2,8 +2,8 @@
  * The Node.js layer's I/O, attached to a context as its own struct (lt_nodeio), only for the
  * contexts that layer drives. Two transports, neither of which runs JavaScript inside a libtls
  * call:
- *  - the fd transport (connect_fd_transport, accept_fd_transport): libtls reads and writes a
- *    non-blocking socket through the C callbacks below instead of its own socket BIO;
+ *  - the fd transport (connect_fd_transport, and acceptor.c's accepted contexts): libtls reads and
+ * writes a non-blocking socket through the C callbacks below instead of its own socket BIO;
  *  - the memory transport (connect_memory, accept_memory), for upgrade() over any Duplex, as
  *    Node.js's TLSWrap over a JSStreamSocket: JavaScript feeds the ciphertext it received into an
  *    inbound buffer (feed, feed_end), libtls's writes collect in an outbound buffer, and

@@ -98,7 +98,6 @@ export interface Native {
   tls_reset(t: TlsHandle): void;
   ctx_state(t: TlsHandle): number;
   tls_accept_socket(t: TlsHandle, fd: number): TlsHandle;
-  accept_fd_transport(t: TlsHandle, fd: number): TlsHandle;
   tls_accept_fds(t: TlsHandle, fdr: number, fdw: number): TlsHandle;
   tls_accept_cbs(t: TlsHandle, read: ReadCallback, write: WriteCallback): TlsHandle;
   tls_connect_servername(t: TlsHandle, host: string, port: string | null, sn: string | null): void;

@@ -17,18 +17,14 @@ let handleOf: (t: Tls) => TlsHandle;
 let accepted: (server: Tls, handle: TlsHandle) => Tls;
 
 /*
- * @internal The Node.js layer's fd transport. `connectFdTransport`/`acceptFdTransport` are
- * `connectSocket`/`acceptSocket` with libtls reading the socket through C callbacks that take
+ * @internal The Node.js layer's fd transport. `connectFdTransport` is `connectSocket` with libtls
+ * reading the socket through C callbacks that take
  * several records per recv(). `readBatch`/`writeBatch` are `readInto`/`write` repeated in C until
  * `length` bytes moved or libtls asks to wait: see `ioState` in src/native.ts. A failure after
  * some progress is thrown by the next call. Not for the 1:1 callback contexts.
  */
 export function connectFdTransport(t: Tls, socket: number, servername?: string): void {
   native.connect_fd_transport(handleOf(t), fd(socket, 'fd'), optStr(servername, 'servername'));
-}
-
-export function acceptFdTransport(server: Tls, socket: number): Tls {
-  return accepted(server, native.accept_fd_transport(handleOf(server), fd(socket, 'fd')));
 }
 
 /**
