@@ -2,7 +2,7 @@
 // verifyClient()/verifyClientOptional() and their options, proven by handshakes.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import {
   assertTlsCode,
   clientConfig,
   L,
+  oneIntermediateChain,
   pem,
   pki,
   serverConfig,
@@ -157,89 +158,7 @@ describe('setter effects proven by a handshake', () => {
 
       before(() => {
         dir = tmpDir();
-        const o = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-        const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-        o(
-          'req',
-          '-x509',
-          '-new',
-          ...ec,
-          '-keyout',
-          'root.key',
-          '-subj',
-          '/CN=depth root',
-          '-days',
-          '3650',
-          '-addext',
-          'basicConstraints=critical,CA:true',
-          '-addext',
-          'keyUsage=critical,keyCertSign,cRLSign',
-          '-out',
-          'root.crt',
-        );
-        o(
-          'req',
-          '-new',
-          ...ec,
-          '-keyout',
-          'inter.key',
-          '-subj',
-          '/CN=depth intermediate',
-          '-out',
-          'inter.csr',
-        );
-        writeFileSync(
-          path.join(dir, 'inter.ext'),
-          'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n',
-        );
-        o(
-          'x509',
-          '-req',
-          '-in',
-          'inter.csr',
-          '-CA',
-          'root.crt',
-          '-CAkey',
-          'root.key',
-          '-set_serial',
-          '2',
-          '-days',
-          '3650',
-          '-extfile',
-          'inter.ext',
-          '-out',
-          'inter.crt',
-        );
-        o('req', '-new', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=localhost', '-out', 'leaf.csr');
-        writeFileSync(
-          path.join(dir, 'leaf.ext'),
-          'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost\n',
-        );
-        o(
-          'x509',
-          '-req',
-          '-in',
-          'leaf.csr',
-          '-CA',
-          'inter.crt',
-          '-CAkey',
-          'inter.key',
-          '-set_serial',
-          '3',
-          '-days',
-          '3650',
-          '-extfile',
-          'leaf.ext',
-          '-out',
-          'leaf.crt',
-        );
-        writeFileSync(
-          path.join(dir, 'chain.pem'),
-          Buffer.concat([
-            readFileSync(path.join(dir, 'leaf.crt')),
-            readFileSync(path.join(dir, 'inter.crt')),
-          ]),
-        );
+        oneIntermediateChain(dir);
       });
 
       const chainServer = () =>

@@ -25,6 +25,7 @@ import {
   certArgs,
   L,
   listen,
+  oneIntermediateChain,
   opensslServer,
   pem,
   pki,
@@ -234,75 +235,6 @@ test(
     assert.equal(seen, caps.truncation);
   },
 );
-
-/** root.crt, inter.crt (a CA under it) and leaf.crt/leaf.key (localhost, under inter) in `dir`. */
-function oneIntermediateChain(dir) {
-  const o = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  const ca = 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n';
-  writeFileSync(path.join(dir, 'ca.ext'), ca);
-  writeFileSync(
-    path.join(dir, 'leaf.ext'),
-    'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:localhost\n',
-  );
-  o(
-    'req',
-    '-x509',
-    '-new',
-    ...ec,
-    '-keyout',
-    'root.key',
-    '-subj',
-    '/CN=depth root',
-    '-days',
-    '3650',
-    '-addext',
-    'basicConstraints=critical,CA:true',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-    '-out',
-    'root.crt',
-  );
-  o('req', '-new', ...ec, '-keyout', 'inter.key', '-subj', '/CN=depth intermediate', '-out', 'inter.csr');
-  o(
-    'x509',
-    '-req',
-    '-in',
-    'inter.csr',
-    '-CA',
-    'root.crt',
-    '-CAkey',
-    'root.key',
-    '-set_serial',
-    '2',
-    '-days',
-    '3650',
-    '-extfile',
-    'ca.ext',
-    '-out',
-    'inter.crt',
-  );
-  o('req', '-new', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=localhost', '-out', 'leaf.csr');
-  o(
-    'x509',
-    '-req',
-    '-in',
-    'leaf.csr',
-    '-CA',
-    'inter.crt',
-    '-CAkey',
-    'inter.key',
-    '-set_serial',
-    '3',
-    '-days',
-    '3650',
-    '-extfile',
-    'leaf.ext',
-    '-out',
-    'leaf.crt',
-  );
-  return (name) => path.join(dir, name);
-}
 
 test(
   'verifyDepthShift makes setVerifyDepth(n) mean n intermediate CAs, as in OpenSSL, against openssl s_server sending a chain of one',

@@ -4,7 +4,16 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -523,4 +532,81 @@ export function nulSanMessage(host) {
   return new RegExp(
     `^error verifying name '${h}': NUL byte in subjectAltName, probably a malicious certificate$`,
   );
+}
+
+/**
+ * A chain of one intermediate, made in `dir` with openssl: root.crt, inter.crt (a CA under it),
+ * leaf.crt/leaf.key (localhost, under inter) and chain.pem (leaf then inter). Returns `name` =>
+ * its path.
+ */
+export function oneIntermediateChain(dir) {
+  const o = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const ca = 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign\n';
+  writeFileSync(path.join(dir, 'ca.ext'), ca);
+  writeFileSync(
+    path.join(dir, 'leaf.ext'),
+    'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nsubjectAltName=DNS:localhost\n',
+  );
+  o(
+    'req',
+    '-x509',
+    '-new',
+    ...ec,
+    '-keyout',
+    'root.key',
+    '-subj',
+    '/CN=depth root',
+    '-days',
+    '3650',
+    '-addext',
+    'basicConstraints=critical,CA:true',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-out',
+    'root.crt',
+  );
+  o('req', '-new', ...ec, '-keyout', 'inter.key', '-subj', '/CN=depth intermediate', '-out', 'inter.csr');
+  o(
+    'x509',
+    '-req',
+    '-in',
+    'inter.csr',
+    '-CA',
+    'root.crt',
+    '-CAkey',
+    'root.key',
+    '-set_serial',
+    '2',
+    '-days',
+    '3650',
+    '-extfile',
+    'ca.ext',
+    '-out',
+    'inter.crt',
+  );
+  o('req', '-new', ...ec, '-keyout', 'leaf.key', '-subj', '/CN=localhost', '-out', 'leaf.csr');
+  o(
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'inter.crt',
+    '-CAkey',
+    'inter.key',
+    '-set_serial',
+    '3',
+    '-days',
+    '3650',
+    '-extfile',
+    'leaf.ext',
+    '-out',
+    'leaf.crt',
+  );
+  writeFileSync(
+    path.join(dir, 'chain.pem'),
+    Buffer.concat([readFileSync(path.join(dir, 'leaf.crt')), readFileSync(path.join(dir, 'inter.crt'))]),
+  );
+  return (name) => path.join(dir, name);
 }
