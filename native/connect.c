@@ -87,7 +87,7 @@ static napi_value accept_common(napi_env env, napi_value server_obj, lt_ctx *s, 
     break;
   default: /* the Node.js layer's transports, on libtls's callback transport */
     op = mode == LT_ACCEPT_MEMORY ? "tls_accept_cbs" : "tls_accept_socket";
-    rc = tls_accept_cbs(s->tls, &cctx, lt_nodeio_read_cb, lt_nodeio_write_cb, child);
+    rc = lt_nodeio_accept(s->tls, &cctx, child);
     break;
   }
   if (rc != 0) {
@@ -276,7 +276,7 @@ static napi_value connect_on_fd(napi_env env, napi_callback_info info, bool fd_t
       free(servername);
       return lt_throw_tls_errno(env, "tls_connect_socket", "out of memory", ENOMEM);
     }
-    rc = tls_connect_cbs(c->tls, lt_nodeio_read_cb, lt_nodeio_write_cb, c, servername);
+    rc = lt_nodeio_connect(c, servername);
     if (rc != 0)
       lt_nodeio_drop(c);
   } else {
@@ -327,7 +327,7 @@ static napi_value js_connect_memory(napi_env env, napi_callback_info info) {
     free(servername);
     return lt_throw_tls_errno(env, "tls_connect_cbs", "out of memory", ENOMEM);
   }
-  int rc = tls_connect_cbs(c->tls, lt_nodeio_read_cb, lt_nodeio_write_cb, c, servername);
+  int rc = lt_nodeio_connect(c, servername);
   free(servername);
   if (rc != 0) {
     lt_nodeio_drop(c);

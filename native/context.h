@@ -148,6 +148,9 @@ int lt_nodeio_attach_fd(lt_ctx *c, int fd);
 /* Attaches the memory transport; -1 out of memory. */
 int lt_nodeio_attach_memory(lt_ctx *c);
 void lt_nodeio_drop(lt_ctx *c);
+/* tls_accept_cbs / tls_connect_cbs with this layer's callbacks, its SSL object lean when idle */
+int lt_nodeio_accept(struct tls *server, struct tls **cctx, lt_ctx *child);
+int lt_nodeio_connect(lt_ctx *c, const char *servername);
 /* libtls's read and write callbacks for both of the Node.js layer's transports */
 ssize_t lt_nodeio_read_cb(struct tls *t, void *buf, size_t len, void *arg);
 ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg);

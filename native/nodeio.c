@@ -14,6 +14,8 @@
 #include "context.h"
 
 #include <errno.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -348,6 +350,45 @@ ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg
   return rc;
 }
 
+/*
+ * ---- lean idle connections ----
+ *
+ * OpenSSL keeps a connection's record buffers (16 KiB and more each way) for its whole life unless
+ * SSL_MODE_RELEASE_BUFFERS is set, which frees them whenever no record is in flight; libtls never
+ * sets it and has no call for it. The SSL objects of the Node.js layer's contexts are reached
+ * where OpenSSL makes them: SSL_new calls the "new" callback of every ex_data index with the new
+ * SSL (after copying its context's mode), and while one of this layer's contexts is being
+ * connected or accepted (a flag of this thread: each Node.js environment runs on its own) that
+ * callback sets the mode. The 1:1 API's contexts keep libtls's behaviour, as from C. With libretls
+ * the index lives in the OpenSSL the process's calls reach (Node.js's own), and only SSL objects
+ * made inside the flag's scope are touched.
+ */
+static _Thread_local bool lean_scope;
+static pthread_once_t lean_once = PTHREAD_ONCE_INIT;
+
+static void on_ssl_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                       void *argp) {
+  if (lean_scope && parent != NULL)
+    SSL_set_mode((SSL *)parent, SSL_MODE_RELEASE_BUFFERS);
+}
+
+/* an index that cannot be had (out of memory) leaves the buffers as libtls keeps them */
+static void register_lean(void) { (void)SSL_get_ex_new_index(0, NULL, on_ssl_new, NULL, NULL); }
+
+int lt_nodeio_accept(struct tls *server, struct tls **cctx, lt_ctx *child) {
+  lean_scope = true;
+  int rc = tls_accept_cbs(server, cctx, lt_nodeio_read_cb, lt_nodeio_write_cb, child);
+  lean_scope = false;
+  return rc;
+}
+
+int lt_nodeio_connect(lt_ctx *c, const char *servername) {
+  lean_scope = true;
+  int rc = tls_connect_cbs(c->tls, lt_nodeio_read_cb, lt_nodeio_write_cb, c, servername);
+  lean_scope = false;
+  return rc;
+}
+
 /* The context of argv[0], which must use the memory transport. */
 static int memory_ctx(napi_env env, napi_value v, const char *op, lt_ctx **out) {
   if (lt_ctx_peek(env, v, op, out) != 0)
@@ -490,5 +531,6 @@ napi_status lt_nodeio_init(napi_env env, napi_value exports) {
   napi_status st = napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
   if (st != napi_ok)
     return st;
+  (void)pthread_once(&lean_once, register_lean);
   return napi_add_env_cleanup_hook(env, free_spare_iobufs, NULL);
 }
