@@ -138,8 +138,9 @@ function whenSecure(
 /**
  * Connects to a TLS server: the name resolved by `dns.lookup` (as net.connect), a non-blocking TCP
  * connect made natively to each address in turn, then libtls's handshake on the socket, all
- * without blocking the event loop and without a net.Socket. Rejects with a TlsError when verification fails, and with a
- * TypeError or RangeError for bad options (it never throws).
+ * without blocking the event loop and without a net.Socket. Rejects with a TlsError when the
+ * connection or verification fails, and with a TypeError or RangeError for bad options (it never
+ * throws).
  */
 export function connect(options: ConnectOptions): Promise<TlsSocket> {
   try {
