@@ -20,6 +20,7 @@
         "native/io.c",
         "native/nodeio.c",
         "native/poll.c",
+        "native/tcp.c",
         "native/values.c"
       ],
       "cflags": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter", "-fvisibility=hidden"],

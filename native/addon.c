@@ -215,6 +215,7 @@ static napi_value init(napi_env env, napi_value exports) {
   NAPI_CALL(env, lt_backend_init(env, exports));
   NAPI_CALL(env, lt_config_init(env, exports));
   NAPI_CALL(env, lt_fd_init(env, exports));
+  NAPI_CALL(env, lt_tcp_init(env, exports));
   NAPI_CALL(env, lt_context_init(env, exports));
   NAPI_CALL(env, lt_connect_init(env, exports));
   NAPI_CALL(env, lt_io_init(env, exports));

@@ -161,6 +161,9 @@ struct sockaddr_storage;
 napi_status lt_fd_addresses(napi_env env, int fd, const struct sockaddr_storage *peer,
                             napi_value *out);
 
+/* tcp.c: connect()'s non-blocking TCP connect */
+napi_status lt_tcp_init(napi_env env, napi_value exports);
+
 /* context.h: the context's files (context.c, connect.c, io.c, info.c, callbacks.c, nodeio.c) */
 napi_status lt_context_init(napi_env env, napi_value exports);
 napi_status lt_connect_init(napi_env env, napi_value exports);

@@ -174,6 +174,16 @@ napi_status lt_fd_addresses(napi_env env, int fd, const struct sockaddr_storage 
   return st;
 }
 
+/* fd_addresses(fd): lt_fd_addresses()'s array, for a socket connect() made (native/tcp.c) */
+static napi_value js_fd_addresses(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  TRY(lt_get_fd(env, argv[0], &fd));
+  napi_value out;
+  NAPI_CALL(env, lt_fd_addresses(env, fd, NULL, &out));
+  return out;
+}
+
 napi_status lt_fd_init(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       EXPORT_FN("socketpair", js_socketpair),
@@ -183,6 +193,7 @@ napi_status lt_fd_init(napi_env env, napi_value exports) {
       EXPORT_FN("fd_set_nodelay", js_fd_set_nodelay),
       EXPORT_FN("fd_set_keepalive", js_fd_set_keepalive),
       EXPORT_FN("fd_reset_on_close", js_fd_reset_on_close),
+      EXPORT_FN("fd_addresses", js_fd_addresses),
   };
   return napi_define_properties(env, exports, sizeof(fns) / sizeof(fns[0]), fns);
 }

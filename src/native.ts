@@ -51,6 +51,11 @@ export interface Native {
   fd_set_nodelay(fd: number, on: boolean): void;
   fd_set_keepalive(fd: number, on: boolean, idleSeconds: number): void;
   fd_reset_on_close(fd: number): void;
+  fd_addresses(fd: number): FdAddresses;
+  /** A non-blocking TCP socket connecting to a numeric address (native/tcp.c); throws the errno. */
+  tcp_connect(address: string, port: number, family: 4 | 6): number;
+  /** Once writable: connected (true), still in progress (false), or throws the failure's errno. */
+  tcp_connect_result(fd: number): boolean;
 
   tls_config_new(): ConfigHandle;
   tls_config_free(c: ConfigHandle): void;

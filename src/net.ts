@@ -9,6 +9,7 @@ import { TlsError } from './errors.js';
 import { AcceptorEvent, type AcceptorHandle, type FdAddresses, native } from './native.js';
 import { takeFd } from './poll.js';
 import { type SocketAddresses, TlsSocket } from './socket.js';
+import { connectTcp, type LookupFunction } from './tcp.js';
 import {
   acceptMemory,
   acceptorNew,
@@ -19,7 +20,7 @@ import {
   type Tls,
 } from './tls.js';
 import { FdTransport, StreamTransport, type Transport } from './transport.js';
-import { fail, INT32_MAX, int, nonEmptyStr, optStr } from './validate.js';
+import { fail, fn, INT32_MAX, int, nonEmptyStr, optStr } from './validate.js';
 
 /** A Config, or the options to make one (then owned and freed by this package). */
 export type ConfigLike = Config | ConfigOptions;
@@ -34,8 +35,14 @@ export interface ConnectOptions {
   /** Milliseconds for DNS, TCP and the handshake together; 0 or absent: no limit. */
   timeout?: number;
   signal?: AbortSignal;
-  /** 4 or 6 to force an address family. */
+  /** 4 or 6 to force an address family (as net.connect's `family`); 0 or absent: either. */
   family?: 0 | 4 | 6;
+  /**
+   * Resolves `host`, as net.connect's `lookup`; default `dns.lookup`. Called with `{ family,
+   * hints, all }`: `all` is true (an array of addresses is expected, tried in turn) when no
+   * `family` is asked for, as net.connect with autoSelectFamily.
+   */
+  lookup?: LookupFunction;
   allowHalfOpen?: boolean;
   /** TCP_NODELAY; default true (TLS writes whole records, Nagle only delays them). */
   noDelay?: boolean;
@@ -129,9 +136,11 @@ function whenSecure(
 }
 
 /**
- * Connects to a TLS server: DNS and TCP by Node.js, then libtls's handshake on the socket, all
- * without blocking the event loop. Rejects with a TlsError when verification fails, and with a
- * TypeError or RangeError for bad options (it never throws).
+ * Connects to a TLS server: the name resolved by `dns.lookup` (as net.connect), a non-blocking TCP
+ * connect made natively to each address in turn, then libtls's handshake on the socket, all
+ * without blocking the event loop and without a net.Socket. Rejects with a TlsError when the
+ * connection or verification fails, and with a TypeError or RangeError for bad options (it never
+ * throws).
  */
 export function connect(options: ConnectOptions): Promise<TlsSocket> {
   try {
@@ -139,6 +148,13 @@ export function connect(options: ConnectOptions): Promise<TlsSocket> {
   } catch (err) {
     return Promise.reject(err);
   }
+}
+
+function familyOpt(v: unknown): 0 | 4 | 6 {
+  if (v === undefined) return 0;
+  const f = int(v, 'family', 0, 6);
+  if (f !== 0 && f !== 4 && f !== 6) throw new RangeError(`family must be 0, 4 or 6, got ${f}`);
+  return f;
 }
 
 function connectValidated(options: ConnectOptions): Promise<TlsSocket> {
@@ -149,62 +165,53 @@ function connectValidated(options: ConnectOptions): Promise<TlsSocket> {
   const servername = optStr(options.servername, 'servername') ?? host;
   const timeout = optTimeout(options.timeout);
   const signal = signalOpt(options.signal);
+  const family = familyOpt(options.family);
+  const lookup = options.lookup === undefined ? undefined : fn<LookupFunction>(options.lookup, 'lookup');
   const { config, owned } = configOf(options.config, 'config');
   const started = Date.now();
 
   return new Promise<TlsSocket>((resolve, reject) => {
+    if (signal?.aborted) {
+      owned?.free();
+      reject(signal.reason);
+      return;
+    }
     let settled = false;
-    const tcp = net.connect({ host, port, family: options.family ?? 0 });
     let timer: NodeJS.Timeout | undefined;
-    const failTcp = (err: unknown): void => {
-      if (settled) return;
+    const settle = (): void => {
       settled = true;
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      tcp.destroy();
+    };
+    // DNS and TCP: what is open is closed (a lookup still running is left to finish, unheard)
+    const failTcp = (err: unknown): void => {
+      if (settled) return;
+      settle();
+      cancel();
       owned?.free();
       reject(err);
     };
     const onAbort = (): void => failTcp(signal?.reason);
-    if (signal?.aborted) {
-      onAbort();
-      return;
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (timeout !== undefined) {
-      timer = setTimeout(
-        () =>
-          failTcp(
-            new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect', {
-              code: 'ETIMEDOUT',
-            }),
-          ),
-        timeout,
-      );
-    }
-    tcp.once('error', failTcp);
-    tcp.once('connect', () => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      const addresses = addressesOf(tcp);
-      let transport: FdTransport | undefined;
+    const cancel = connectTcp({ host, port, family, lookup }, (err, transport) => {
+      if (transport === undefined) {
+        failTcp(err);
+        return;
+      }
+      settle();
+      let addresses: SocketAddresses;
       let ctx: Tls | undefined;
       try {
-        transport = new FdTransport(takeFd(tcp));
+        addresses = addressesFrom(native.fd_addresses(transport.fd));
         ctx = client(config);
         connectFdTransport(ctx, transport.fd, servername);
+        if (options.noDelay !== false) transport.setNoDelay(true);
       } catch (err) {
-        // takeFd() fails (EMFILE, ...) before it destroys the TCP socket
-        tcp.destroy();
         ctx?.free();
-        transport?.close();
+        transport.close();
         owned?.free();
         reject(err);
         return;
       }
-      if (options.noDelay !== false) transport.setNoDelay(true);
       const socket = new TlsSocket({
         context: ctx,
         transport,
@@ -217,6 +224,18 @@ function connectValidated(options: ConnectOptions): Promise<TlsSocket> {
       const left = timeout === undefined ? undefined : Math.max(1, timeout - (Date.now() - started));
       whenSecure(socket, `connecting to ${host}:${port}`, left, signal, timeout).then(resolve, reject);
     });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout !== undefined) {
+      timer = setTimeout(
+        () =>
+          failTcp(
+            new TlsError(`connecting to ${host}:${port} timed out after ${timeout} ms`, 'connect', {
+              code: 'ETIMEDOUT',
+            }),
+          ),
+        timeout,
+      );
+    }
   });
 }
 

@@ -514,6 +514,9 @@ export class TlsSocket extends Duplex {
   get localPort(): number | undefined {
     return this.#addresses.localPort;
   }
+  get localFamily(): string | undefined {
+    return this.#addresses.localFamily;
+  }
   address(): { address?: string | undefined; port?: number | undefined; family?: string | undefined } {
     return {
       address: this.#addresses.localAddress,

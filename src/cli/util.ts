@@ -154,6 +154,8 @@ export function describeError(err: unknown): string {
       return `bad certificate or key: ${err.message}`;
     }
     if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || err.code === 'ETIMEDOUT') return err.message;
+    // connect()'s own TCP connect: the message names the address (connect ECONNREFUSED a:p)
+    if (err.op === 'connect' && err.code === 'ECONNREFUSED') return `connection refused (${err.message})`;
     return `${err.op}: ${err.message}`;
   }
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };

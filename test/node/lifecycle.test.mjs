@@ -67,8 +67,7 @@ try {
 } catch (e) {
   if (e.code !== 'EMFILE') throw e;
 }
-// one fd free: the TCP socket gets it, the dup() that hands it to libtls fails
-closeSync(filler.pop());
+// no fd free: connect()'s socket() fails (the server above holds its listening socket already)
 let err;
 try {
   await L.connect({ host: '127.0.0.1', port: srv.address().port, servername: 'localhost', config });
