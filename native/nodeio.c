@@ -361,7 +361,8 @@ ssize_t lt_nodeio_write_cb(struct tls *t, const void *buf, size_t len, void *arg
  * connected or accepted (a flag of this thread: each Node.js environment runs on its own) that
  * callback sets the mode. The 1:1 API's contexts keep libtls's behaviour, as from C. With libretls
  * the index lives in the OpenSSL the process's calls reach (Node.js's own), and only SSL objects
- * made inside the flag's scope are touched.
+ * made inside the flag's scope are touched. The index is never given back: Node.js does not unload
+ * an addon, so the callback stays valid for the life of the process.
  */
 static _Thread_local bool lean_scope;
 static pthread_once_t lean_once = PTHREAD_ONCE_INIT;
