@@ -14,23 +14,7 @@ import { freePort, L, noop, readAll, settle, sleep, startPeer, within } from '..
 import { noLeaks } from '../support/servers.mjs';
 import { cliCfg, startServer, stopServer, T } from '../support/sockets.mjs';
 
-/** Whether this machine can listen on the IPv6 loopback address. */
-async function canListenOnIpv6Loopback() {
-  const s = net.createServer();
-  try {
-    await new Promise((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(0, '::1', resolve);
-    });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await new Promise((resolve) => s.close(() => resolve()));
-  }
-}
-
-const ipv6 = await canListenOnIpv6Loopback();
+// The suite needs the IPv6 loopback (socket-info and others listen on ::1 too).
 
 /** A server that sends `hello` to each client and ends, listening on `host` only. */
 function helloServer(host = '127.0.0.1') {
@@ -197,10 +181,7 @@ describe('connect(): the TCP connection without a net.Socket', () => {
     },
   );
 
-  test(`a lookup giving 127.0.0.1 first reaches a server listening on ::1 only${ipv6 ? '' : ' (skipped: no IPv6 loopback on this machine)'}`, {
-    ...T,
-    skip: !ipv6,
-  }, async () => {
+  test(`a lookup giving 127.0.0.1 first reaches a server listening on ::1 only`, T, async () => {
     const { srv, port } = await helloServer('::1');
     try {
       await noLeaks('connect', async () => {
@@ -332,27 +313,28 @@ describe('connect(): the TCP connection without a net.Socket', () => {
     },
   );
 
-  test(`an address that does not connect within the attempt timeout is left for the next one, as net's autoSelectFamily${ipv6 ? '' : ' (skipped: no IPv6 loopback on this machine)'}`, {
-    ...T,
-    skip: !ipv6,
-  }, async () => {
-    const { srv, port } = await helloServer('::1');
-    try {
-      await noLeaks('the blocked listener and the connect', async () => {
-        const blocked = await fullBacklog(port); // 127.0.0.1, the same port
-        try {
-          const { lookup } = fixedLookup([v4, v6]);
-          const c = await L.connect({ host: 'localhost', port, config: cliCfg, lookup, timeout: 10_000 });
-          assert.equal(c.remoteAddress, '::1');
-          assert.equal(String(await readAll(c)), `hello ::1 ${c.localPort}`);
-        } finally {
-          await blocked.close();
-        }
-      });
-    } finally {
-      await stopServer(srv);
-    }
-  });
+  test(
+    `an address that does not connect within the attempt timeout is left for the next one, as net's autoSelectFamily`,
+    T,
+    async () => {
+      const { srv, port } = await helloServer('::1');
+      try {
+        await noLeaks('the blocked listener and the connect', async () => {
+          const blocked = await fullBacklog(port); // 127.0.0.1, the same port
+          try {
+            const { lookup } = fixedLookup([v4, v6]);
+            const c = await L.connect({ host: 'localhost', port, config: cliCfg, lookup, timeout: 10_000 });
+            assert.equal(c.remoteAddress, '::1');
+            assert.equal(String(await readAll(c)), `hello ::1 ${c.localPort}`);
+          } finally {
+            await blocked.close();
+          }
+        });
+      } finally {
+        await stopServer(srv);
+      }
+    },
+  );
 
   test(
     "an abort or a timeout while the lookup runs rejects at once; the lookup's late answer opens nothing",
