@@ -95,6 +95,15 @@ export function connectTcp(target: TcpTarget, done: TcpDone): () => void {
   let addresses: Address[] = [];
   const errors: TlsError[] = [];
 
+  /** Ends the current attempt's wait (its timer): the attempt's transport, now the caller's. */
+  const release = (): FdTransport | null => {
+    if (attemptTimer !== undefined) clearTimeout(attemptTimer);
+    attemptTimer = undefined;
+    const t = current;
+    current = null;
+    return t;
+  };
+
   const finish = (err: unknown, transport?: FdTransport): void => {
     if (over) {
       transport?.close();
@@ -128,12 +137,7 @@ export function connectTcp(target: TcpTarget, done: TcpDone): () => void {
       return;
     }
     current = t;
-    const drop = (): void => {
-      if (attemptTimer !== undefined) clearTimeout(attemptTimer);
-      attemptTimer = undefined;
-      current = null;
-      t.close();
-    };
+    const drop = (): void => release()?.close();
     if (!last) {
       attemptTimer = setTimeout(() => {
         if (current !== t) return;
@@ -160,9 +164,7 @@ export function connectTcp(target: TcpTarget, done: TcpDone): () => void {
         t.wait(WANT_POLLOUT, onWritable);
         return;
       }
-      if (attemptTimer !== undefined) clearTimeout(attemptTimer);
-      attemptTimer = undefined;
-      current = null;
+      release();
       finish(null, t);
     };
     t.wait(WANT_POLLOUT, onWritable);
@@ -215,9 +217,6 @@ export function connectTcp(target: TcpTarget, done: TcpDone): () => void {
   return () => {
     if (over) return;
     over = true;
-    if (attemptTimer !== undefined) clearTimeout(attemptTimer);
-    attemptTimer = undefined;
-    current?.close();
-    current = null;
+    release()?.close();
   };
 }
